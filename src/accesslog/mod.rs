@@ -1,0 +1,1 @@
+//! Access logs: text lines in, records out. (Being written.)

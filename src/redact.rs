@@ -1,0 +1,1 @@
+//! The one redaction layer every output passes through. (Being written.)
