@@ -38,6 +38,12 @@ impl Timestamp {
     }
 }
 
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.rfc3339())
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.rfc3339())
@@ -85,9 +91,17 @@ impl Span {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartLine {
     /// `METHOD URI HTTP/1.x`
-    Request { method: Span, uri: Span },
+    Request {
+        /// Where the method is in the raw head.
+        method: Span,
+        /// Where the request target is in the raw head.
+        uri: Span,
+    },
     /// `HTTP/1.x CODE REASON`
-    Response { status: u16 },
+    Response {
+        /// The status code.
+        status: u16,
+    },
 }
 
 /// An HTTP/1.x message head: the raw bytes and an index into them.
@@ -128,16 +142,12 @@ impl Head {
             let start = s.as_ptr() as usize - base;
             Span::new(start..start + s.len())
         };
-        let start =
-            StartLine::Request { method: span_of(method.as_bytes()), uri: span_of(uri.as_bytes()) };
+        let start = StartLine::Request { method: span_of(method.as_bytes()), uri: span_of(uri.as_bytes()) };
         Head {
             raw: raw.into(),
             start,
             version,
-            headers: headers
-                .iter()
-                .map(|h| (span_of(h.name.as_bytes()), span_of(h.value)))
-                .collect(),
+            headers: headers.iter().map(|h| (span_of(h.name.as_bytes()), span_of(h.value))).collect(),
         }
     }
 
@@ -157,10 +167,7 @@ impl Head {
             raw: raw.into(),
             start: StartLine::Response { status },
             version,
-            headers: headers
-                .iter()
-                .map(|h| (span_of(h.name.as_bytes()), span_of(h.value)))
-                .collect(),
+            headers: headers.iter().map(|h| (span_of(h.name.as_bytes()), span_of(h.value))).collect(),
         }
     }
 
@@ -381,8 +388,7 @@ impl Flags {
             (Flags::LIMIT, "limit"),
             (Flags::RESPONSE_UNPARSED, "response-unparsed"),
         ];
-        let names: Vec<&str> =
-            NAMES.iter().filter(|(b, _)| self.has(*b)).map(|(_, n)| *n).collect();
+        let names: Vec<&str> = NAMES.iter().filter(|(b, _)| self.has(*b)).map(|(_, n)| *n).collect();
         names.join(";")
     }
 }
@@ -416,11 +422,7 @@ impl Exchange {
 
     /// Where the exchange starts: the request's first byte, else the response's.
     pub fn origin(&self) -> Origin {
-        self.request
-            .as_ref()
-            .or(self.response.as_ref())
-            .map(|m| m.origin)
-            .unwrap_or(Origin::Frame(0))
+        self.request.as_ref().or(self.response.as_ref()).map(|m| m.origin).unwrap_or(Origin::Frame(0))
     }
 
     /// Status of the final response, if any.
@@ -459,13 +461,7 @@ mod tests {
         let mut hs = [httparse::EMPTY_HEADER; 4];
         let mut req = httparse::Request::new(&mut hs);
         req.parse(raw).unwrap();
-        let h = Head::from_parsed_request(
-            raw,
-            req.method.unwrap(),
-            req.path.unwrap(),
-            1,
-            req.headers,
-        );
+        let h = Head::from_parsed_request(raw, req.method.unwrap(), req.path.unwrap(), 1, req.headers);
         assert_eq!(h.method(), "GET");
         assert_eq!(h.uri(), "/a");
         assert_eq!(h.header_str("HOST"), Some("x"));
