@@ -1,0 +1,12 @@
+//! HTTP/1.x: reassembled byte streams in, [`Exchange`](crate::exchange::Exchange)s out.
+//!
+//! [`head`] and [`body`] are pure parsers (bytes in, a head or body bytes out); [`conn`]
+//! holds the per-connection state (pending requests, pairing, gaps, resynchronisation);
+//! [`decode`] undoes `Content-Encoding` for inspection, with caps.
+
+pub mod body;
+pub mod conn;
+pub mod decode;
+pub mod head;
+
+pub use conn::{HttpConfig, HttpConn, HttpHandler, HttpStats};

@@ -1,0 +1,106 @@
+//! The capture pipeline: a capture's bytes in, its exchanges in request order out.
+//!
+//! Wires [`capture`](crate::capture) → [`decode`](crate::decode) →
+//! [`reassembly`](crate::reassembly) → [`http`](crate::http) → [`order`](crate::order) for
+//! one input, in one pass, calling `emit` as soon as an exchange can no longer be
+//! overtaken. Nothing here holds the file or its packets: memory is the limits' business.
+
+use std::io::Read;
+
+use crate::capture::{CaptureError, CaptureReader, CaptureStats};
+use crate::decode::{Decoded, decode};
+use crate::diag::{Diagnostics, WarningKind};
+use crate::exchange::{Exchange, InputId, Origin, Timestamp};
+use crate::http::{HttpConfig, HttpHandler, HttpStats};
+use crate::reassembly::{At, Limits, Reassembler, ReassemblyStats};
+
+/// Tunables of the capture pipeline.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Reassembly limits.
+    pub limits: Limits,
+    /// HTTP limits.
+    pub http: HttpConfig,
+}
+
+/// What one capture held.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CaptureSummary {
+    /// Reader counters.
+    pub capture: CaptureStats,
+    /// Reassembly counters.
+    pub tcp: ReassemblyStats,
+    /// HTTP counters.
+    pub http: HttpStats,
+    /// Frames that were not TCP.
+    pub non_tcp: u64,
+    /// Exchanges released ahead of an older unfinished one (order buffer full).
+    pub out_of_order: u64,
+}
+
+/// Runs the whole pipeline over one capture.
+pub fn capture_exchanges<R: Read + Send>(
+    reader: R,
+    input: InputId,
+    opts: &Options,
+    diag: &mut Diagnostics,
+    emit: &mut dyn FnMut(Exchange),
+) -> Result<CaptureSummary, CaptureError> {
+    let mut cap = CaptureReader::new(reader, input)?;
+    let mut reasm = Reassembler::new(opts.limits, input);
+    let mut http = HttpHandler::new(opts.http, input);
+    let mut non_tcp = 0u64;
+    let mut last = At { ts: Timestamp::default(), frame: 0 };
+    let mut warned_links: Vec<u32> = Vec::new();
+    let stats = cap.for_each_frame(diag, |frame, diag| {
+        let at = At { ts: frame.ts, frame: frame.number };
+        last = at;
+        match decode(&frame) {
+            Decoded::Tcp(seg) => {
+                reasm.segment(&seg, at, &mut http, diag);
+                http.orderer.drain(emit);
+            }
+            Decoded::Other => non_tcp += 1,
+            Decoded::Fragment => {
+                non_tcp += 1;
+                diag.warn(
+                    WarningKind::IpFragment,
+                    input,
+                    Some(Origin::Frame(frame.number)),
+                    None,
+                    "IP fragment (fragments are not reassembled)",
+                );
+            }
+            Decoded::UnsupportedLink(lt) => {
+                non_tcp += 1;
+                if !warned_links.contains(&lt) {
+                    warned_links.push(lt);
+                    diag.warn(
+                        WarningKind::UnsupportedLinkType,
+                        input,
+                        Some(Origin::Frame(frame.number)),
+                        None,
+                        format!("link type {lt} is not decoded; its packets are skipped"),
+                    );
+                } else {
+                    diag.count(WarningKind::UnsupportedLinkType);
+                }
+            }
+            Decoded::Malformed(why) => {
+                non_tcp += 1;
+                diag.warn(WarningKind::DecodeError, input, Some(Origin::Frame(frame.number)), None, why);
+            }
+        }
+    });
+    // Whatever ended the input, everything decoded so far is flushed.
+    reasm.finish(last, &mut http, diag);
+    http.orderer.flush(emit);
+    let capture = stats?;
+    Ok(CaptureSummary {
+        capture,
+        tcp: reasm.stats(),
+        http: http.stats(),
+        non_tcp,
+        out_of_order: http.orderer.forced(),
+    })
+}
