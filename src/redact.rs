@@ -1,1 +1,0 @@
-//! The one redaction layer every output passes through. (Being written.)
