@@ -1,1 +1,13 @@
-fn main() {}
+//! The `dupcall` command line: parses arguments, runs a command, maps errors to exit codes.
+//!
+//! Exit codes (DESIGN section 6): 0 done; 1 an input could not be read at all; 2 usage
+//! error; 3 `--fail-on` matched. The binary's own modules live in `src/cmd/`; everything
+//! they call is the `dupcall` library.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cmd::main()
+}
