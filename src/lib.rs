@@ -3,10 +3,10 @@
 //! The pipeline, one module per stage:
 //!
 //! ```text
-//! capture ─▶ decode ─▶ reassembly ─▶ http ─▶ Exchange ─▶ classify ─▶ correlate ─▶ report
-//! (frames)   (TCP       (byte streams  (messages,        (Call)      (Label)
-//!             segments)  with gaps)     pairing)
-//! accesslog ───────────────────────────────────▶ Exchange
+//! input ─▶ capture ─▶ decode ─▶ reassembly ─▶ http ─▶ order ─▶ Exchange ─▶ classify ─▶ correlate ─▶ report
+//!          (frames)   (TCP       (byte streams  (messages,  (request           (Call)      (Label)
+//!                      segments)  with gaps)     pairing)    order)
+//! input ─▶ accesslog ─────────────────────────────────────────▶ Exchange
 //! ```
 //!
 //! Every stage streams: memory is bounded by configurable limits, never by input size.
@@ -16,6 +16,18 @@
 #![warn(missing_docs)]
 
 pub mod accesslog;
+pub mod capture;
+pub mod classify;
+pub mod correlate;
+pub mod decode;
 pub mod diag;
 pub mod exchange;
+pub mod http;
+pub mod input;
+pub mod order;
+pub mod pipeline;
+pub mod profile;
+pub mod reassembly;
+pub mod synth;
 pub mod redact;
+pub mod report;

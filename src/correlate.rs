@@ -1,0 +1,660 @@
+//! Correlation and labels: [`Call`]s in request-time order in, labelled [`Row`]s out.
+//!
+//! Implements DESIGN section 4. For each mutation M, find the latest earlier mutation P by
+//! the same caller with the same call key within the window, then decide:
+//!
+//! | label | when |
+//! |---|---|
+//! | `original` | no such P |
+//! | `auto-refresh-retry` | P's response triggers the client's refresh rule, an auth call by the caller lies between P and M, and M's credential differs from P's where both are visible; for logs (verdict invisible) the pattern P → auth → M within the client's retry latency, `inferred` |
+//! | `error-retry` | P failed (server error, no response, client or app error, or rejected without a refresh), or M was sent while P was unanswered |
+//! | `genuine-duplicate` | P completed normally before M was sent, with no refresh rule firing: the application sent it again |
+//! | `ambiguous` | P's outcome is unknown (lost in a gap) |
+//!
+//! Client retry markers outrank timing: the same `Idempotency-Key` on both means a retry,
+//! different keys mean two calls; `X-Envoy-Attempt-Count` > 1 names a proxy retry.
+//! State is per caller and only spans the window, so memory is bounded by traffic rate ×
+//! window, not by input size.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::classify::{Call, CallKind, Marker, Outcome};
+use crate::exchange::Timestamp;
+
+/// A row's label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Label {
+    /// First call with its key by its caller in the window.
+    Original,
+    /// The client's automatic refresh-and-retry.
+    AutoRefreshRetry,
+    /// A retry after an error or timeout.
+    ErrorRetry,
+    /// The application sent the same call again.
+    GenuineDuplicate,
+    /// The evidence cannot decide.
+    Ambiguous,
+    /// An auth call.
+    Auth,
+    /// A read (with `--all`).
+    Read,
+}
+
+impl Label {
+    /// All labels in report order.
+    pub const ALL: [Label; 7] = [
+        Label::Original,
+        Label::AutoRefreshRetry,
+        Label::ErrorRetry,
+        Label::GenuineDuplicate,
+        Label::Ambiguous,
+        Label::Auth,
+        Label::Read,
+    ];
+
+    /// The report name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Label::Original => "original",
+            Label::AutoRefreshRetry => "auto-refresh-retry",
+            Label::ErrorRetry => "error-retry",
+            Label::GenuineDuplicate => "genuine-duplicate",
+            Label::Ambiguous => "ambiguous",
+            Label::Auth => "auth",
+            Label::Read => "read",
+        }
+    }
+
+    /// Parses a report name.
+    pub fn parse(s: &str) -> Option<Label> {
+        Label::ALL.into_iter().find(|l| l.name() == s.trim())
+    }
+
+    /// A repeat of an earlier call?
+    pub fn is_repeat(self) -> bool {
+        matches!(self, Label::AutoRefreshRetry | Label::ErrorRetry | Label::GenuineDuplicate | Label::Ambiguous)
+    }
+}
+
+/// Was the work done twice?
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DoubleExecution {
+    /// P's work was done, so M's makes it twice.
+    Yes,
+    /// P had no effect.
+    No,
+    /// Cannot tell.
+    Unknown,
+}
+
+impl DoubleExecution {
+    /// The report name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DoubleExecution::Yes => "yes",
+            DoubleExecution::No => "no",
+            DoubleExecution::Unknown => "unknown",
+        }
+    }
+
+    fn from_outcome(o: Outcome) -> Self {
+        match o {
+            Outcome::Ok | Outcome::OkUnconfirmed => DoubleExecution::Yes,
+            Outcome::Rejected | Outcome::ClientError | Outcome::AppError => DoubleExecution::No,
+            _ => DoubleExecution::Unknown,
+        }
+    }
+}
+
+/// Was the deciding response observed?
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Confidence {
+    /// The deciding response was observed.
+    Confirmed,
+    /// Inferred from the pattern (the verdict was not visible).
+    Inferred,
+}
+
+impl Confidence {
+    /// The report name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Confidence::Confirmed => "confirmed",
+            Confidence::Inferred => "inferred",
+        }
+    }
+}
+
+/// The known story behind a repeat, for the plain-words diagnosis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// The first attempt succeeded without the client's marker header (PowerJob 5.1.0 with
+    /// auth off, or a proxy dropping the header): executed twice.
+    MarkerMissing,
+    /// The marker was present in another letter case (a proxy rewrote it; PowerJob #1062).
+    MarkerCase,
+    /// A genuinely rejected token (expired or invalid): harmless.
+    TokenRejected,
+    /// A timeout or connection failure made the client re-send, possibly elsewhere.
+    Timeout,
+    /// An error response made the client or application re-send.
+    ErrorResponse,
+    /// The application sent the call again.
+    Application,
+    /// A client retry marker (Idempotency-Key, attempt count) names a retry.
+    RetryMarker,
+    /// Evidence missing.
+    Unknown,
+}
+
+/// One report row.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// 1-based row id.
+    pub id: u64,
+    /// The call.
+    pub call: Call,
+    /// The label.
+    pub label: Label,
+    /// Row id of P.
+    pub repeat_of: Option<u64>,
+    /// Row id of the auth call that refreshed the token.
+    pub refresh_id: Option<u64>,
+    /// Milliseconds from P's request to this one.
+    pub gap_ms: Option<f64>,
+    /// Was the work done twice (repeats only)?
+    pub double_execution: Option<DoubleExecution>,
+    /// Confirmed or inferred.
+    pub confidence: Confidence,
+    /// One sentence naming the deciding facts by row id.
+    pub evidence: String,
+    /// The known story, for repeats.
+    pub cause: Option<Cause>,
+}
+
+/// Correlation settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How far back an earlier identical call counts.
+    pub window: Duration,
+    /// The client's retry latency (profile), for patterns in logs.
+    pub retry_latency: Duration,
+    /// Also report reads.
+    pub all: bool,
+    /// The marker header name, for evidence (`X-POWERJOB-AUTH-PASSED`).
+    pub marker: Option<String>,
+    /// The marker's expected value.
+    pub marker_value: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            window: Duration::from_secs(600),
+            retry_latency: Duration::from_secs(2),
+            all: false,
+            marker: None,
+            marker_value: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Prior {
+    id: u64,
+    time: Timestamp,
+    resp_time: Option<Timestamp>,
+    outcome: Outcome,
+    status: Option<u16>,
+    code: Option<String>,
+    message: Option<String>,
+    marker: Marker,
+    refresh_trigger: bool,
+    verdict_seen: bool,
+    credential: Option<String>,
+    server: std::net::SocketAddr,
+    host: String,
+    idempotency_key: Option<String>,
+    resp_bytes: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+struct AuthCall {
+    id: u64,
+    time: Timestamp,
+    issued: Option<String>,
+}
+
+#[derive(Default)]
+struct CallerState {
+    by_key: HashMap<u64, Prior>,
+    order: VecDeque<(Timestamp, u64, u64)>,
+    auths: VecDeque<AuthCall>,
+    last_seen: Timestamp,
+}
+
+/// Per-caller state bounds.
+const MAX_PER_CALLER: usize = 200_000;
+const MAX_AUTHS: usize = 1_000;
+
+/// Labels calls as they come, in request-time order.
+pub struct Correlator {
+    settings: Settings,
+    callers: HashMap<String, CallerState>,
+    next_id: u64,
+    pushed: u64,
+}
+
+impl Correlator {
+    /// A correlator.
+    pub fn new(settings: Settings) -> Self {
+        Correlator { settings, callers: HashMap::new(), next_id: 1, pushed: 0 }
+    }
+
+    /// Labels one call; `None` for a read when reads are not reported.
+    pub fn push(&mut self, call: Call) -> Option<Row> {
+        self.pushed += 1;
+        let window = self.settings.window.as_nanos().min(i64::MAX as u128) as i64;
+        if self.pushed % 4096 == 0 {
+            let now = call.time;
+            self.callers.retain(|_, s| now.0.saturating_sub(s.last_seen.0) <= window);
+        }
+        if call.kind == CallKind::Read && !self.settings.all {
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let state = self.callers.entry(call.caller.clone()).or_default();
+        state.last_seen = call.time;
+        let horizon = call.time.0.saturating_sub(window);
+        while state.order.front().is_some_and(|(t, _, _)| t.0 < horizon) {
+            if let Some((_, key, pid)) = state.order.pop_front() {
+                if state.by_key.get(&key).is_some_and(|p| p.id == pid) {
+                    state.by_key.remove(&key);
+                }
+            }
+        }
+        while state.auths.front().is_some_and(|a| a.time.0 < horizon) {
+            state.auths.pop_front();
+        }
+
+        let row = match call.kind {
+            CallKind::Auth => {
+                state.auths.push_back(AuthCall { id, time: call.time, issued: call.issued_token.clone() });
+                if state.auths.len() > MAX_AUTHS {
+                    state.auths.pop_front();
+                }
+                let evidence = match (&call.issued_token, call.outcome) {
+                    (Some(t), _) => format!("Auth call by {}; it issued token {t}.", call.caller),
+                    (None, o) if o.executed() => format!("Auth call by {}.", call.caller),
+                    (None, o) => format!("Auth call by {}; outcome {}.", call.caller, o.name()),
+                };
+                simple_row(id, call, Label::Auth, evidence)
+            }
+            CallKind::Read => simple_row(id, call, Label::Read, "A read: no side effect.".to_string()),
+            CallKind::Mutation => {
+                let prior = state.by_key.get(&call.key).filter(|p| p.time.0 >= horizon).cloned();
+                let row = match prior {
+                    None => {
+                        let w = crate::profile::duration_text::format(self.settings.window);
+                        simple_row(id, call, Label::Original, format!("No earlier identical call by this caller within {w}."))
+                    }
+                    Some(p) => {
+                        let decision = decide(&self.settings, &p, &call, &state.auths);
+                        Row {
+                            id,
+                            gap_ms: Some(call.time.millis_since(p.time)),
+                            call,
+                            label: decision.label,
+                            repeat_of: Some(p.id),
+                            refresh_id: decision.refresh,
+                            double_execution: Some(decision.double),
+                            confidence: decision.confidence,
+                            evidence: decision.evidence,
+                            cause: Some(decision.cause),
+                        }
+                    }
+                };
+                let c = &row.call;
+                state.by_key.insert(
+                    c.key,
+                    Prior {
+                        id,
+                        time: c.time,
+                        resp_time: c.resp_time,
+                        outcome: c.outcome,
+                        status: c.status,
+                        code: c.code.clone(),
+                        message: c.message.clone(),
+                        marker: c.marker.clone(),
+                        refresh_trigger: c.refresh_trigger,
+                        verdict_seen: c.verdict_seen,
+                        credential: c.credential.clone(),
+                        server: c.server,
+                        host: c.host.clone(),
+                        idempotency_key: c.idempotency_key.clone(),
+                        resp_bytes: c.resp_bytes,
+                    },
+                );
+                state.order.push_back((c.time, c.key, id));
+                if state.order.len() > MAX_PER_CALLER {
+                    if let Some((_, key, pid)) = state.order.pop_front() {
+                        if state.by_key.get(&key).is_some_and(|p| p.id == pid) {
+                            state.by_key.remove(&key);
+                        }
+                    }
+                }
+                row
+            }
+        };
+        Some(row)
+    }
+}
+
+fn simple_row(id: u64, call: Call, label: Label, evidence: String) -> Row {
+    let confidence = if call.verdict_seen { Confidence::Confirmed } else { Confidence::Inferred };
+    Row {
+        id,
+        call,
+        label,
+        repeat_of: None,
+        refresh_id: None,
+        gap_ms: None,
+        double_execution: None,
+        confidence,
+        evidence,
+        cause: None,
+    }
+}
+
+struct Decision {
+    label: Label,
+    refresh: Option<u64>,
+    double: DoubleExecution,
+    confidence: Confidence,
+    evidence: String,
+    cause: Cause,
+}
+
+/// The decision procedure for a mutation `m` repeating `p`.
+fn decide(s: &Settings, p: &Prior, m: &Call, auths: &VecDeque<AuthCall>) -> Decision {
+    let pid = p.id;
+    let confidence = if p.verdict_seen { Confidence::Confirmed } else { Confidence::Inferred };
+    let double = DoubleExecution::from_outcome(p.outcome);
+    let elsewhere = if p.server != m.server {
+        format!(" to another server ({}, #{pid} went to {})", m.server, p.server)
+    } else {
+        String::new()
+    };
+    let hosts = if p.host != m.host { format!(" (#{pid} from {}, this one from {})", p.host, m.host) } else { String::new() };
+    let unanswered = p.resp_time.is_none_or(|r| r > m.time) && p.outcome != Outcome::Unknown;
+    // The auth call that refreshed the token: sent after P, before M; prefer the one that
+    // issued the token M carries.
+    let between: Vec<&AuthCall> = auths.iter().filter(|a| a.time > p.time && a.time < m.time).collect();
+    let refresh = between
+        .iter()
+        .rev()
+        .find(|a| a.issued.is_some() && a.issued == m.credential)
+        .or_else(|| between.last())
+        .copied();
+    let cred_changed = match (&p.credential, &m.credential) {
+        (Some(a), Some(b)) => Some(a != b),
+        _ => None,
+    };
+    let new_token = match (&m.credential, cred_changed) {
+        (Some(t), Some(true)) => format!(" with new token {t}"),
+        _ => String::new(),
+    };
+
+    // 1. Client-supplied retry markers outrank timing.
+    if let (Some(k1), Some(k2)) = (&p.idempotency_key, &m.idempotency_key) {
+        if k1 != k2 {
+            return Decision {
+                label: Label::GenuineDuplicate,
+                refresh: None,
+                double,
+                confidence,
+                evidence: format!(
+                    "Repeats #{pid} with a different Idempotency-Key ({k2} vs {k1}): the application sent two calls; #{pid} {}{}.",
+                    outcome_words(s, p),
+                    double_words(double)
+                ),
+                cause: Cause::Application,
+            };
+        }
+    }
+    let same_key = p.idempotency_key.is_some() && p.idempotency_key == m.idempotency_key;
+
+    // 2. The client's refresh rule.
+    let log_pattern = !p.verdict_seen
+        && refresh.is_some()
+        && m.time.0.saturating_sub(p.time.0) <= s.retry_latency.as_nanos() as i64 + response_wait(p);
+    if (p.refresh_trigger && refresh.is_some() && cred_changed != Some(false)) || log_pattern {
+        let a = refresh.map(|a| a.id);
+        let (cause, story) = refresh_story(s, p);
+        let confidence = if p.verdict_seen { Confidence::Confirmed } else { Confidence::Inferred };
+        let double = if p.verdict_seen { double } else { DoubleExecution::Unknown };
+        let seen = if p.verdict_seen {
+            String::new()
+        } else {
+            " The log does not show #{pid}'s verdict: inferred from the pattern call → auth call → same call within the client's retry latency.".replace("{pid}", &pid.to_string())
+        };
+        return Decision {
+            label: Label::AutoRefreshRetry,
+            refresh: a,
+            double,
+            confidence,
+            evidence: format!(
+                "Repeats #{pid} after auth call #{}{new_token}: {story}; the client refreshed and re-sent{}.{seen}",
+                a.unwrap_or(0),
+                double_words(double)
+            ),
+            cause,
+        };
+    }
+    if p.refresh_trigger && refresh.is_none() && cred_changed == Some(true) {
+        let (cause, story) = refresh_story(s, p);
+        return Decision {
+            label: Label::AutoRefreshRetry,
+            refresh: None,
+            double,
+            confidence: Confidence::Inferred,
+            evidence: format!(
+                "Repeats #{pid}{new_token}: {story}; the auth call that issued the new token was not captured{}.",
+                double_words(double)
+            ),
+            cause,
+        };
+    }
+
+    // 3. Retry markers without a refresh.
+    if same_key {
+        return Decision {
+            label: Label::ErrorRetry,
+            refresh: None,
+            double,
+            confidence,
+            evidence: format!(
+                "Repeats #{pid} with the same Idempotency-Key: the client retried; #{pid} {}{}.",
+                outcome_words(s, p),
+                double_words(double)
+            ),
+            cause: Cause::RetryMarker,
+        };
+    }
+    if let Some((header, n)) = m.attempt.as_ref().filter(|(_, n)| *n > 1) {
+        return Decision {
+            label: Label::ErrorRetry,
+            refresh: None,
+            double,
+            confidence,
+            evidence: format!(
+                "Repeats #{pid} as attempt {n} ({header}): a proxy or library retried; #{pid} {}{}.",
+                outcome_words(s, p),
+                double_words(double)
+            ),
+            cause: Cause::RetryMarker,
+        };
+    }
+
+    // 4. Errors and timeouts.
+    if p.outcome == Outcome::Unknown {
+        return Decision {
+            label: Label::Ambiguous,
+            refresh: None,
+            double: DoubleExecution::Unknown,
+            confidence: Confidence::Inferred,
+            evidence: format!(
+                "Repeats #{pid}, whose response was lost in a capture gap: cannot tell whether it was rejected, failed or succeeded."
+            ),
+            cause: Cause::Unknown,
+        };
+    }
+    if unanswered {
+        let late = match (p.resp_time, p.outcome) {
+            (Some(r), o) => format!("; #{pid}'s response came {} later: {}", human_ms(r.millis_since(m.time)), o.name()),
+            (None, _) => format!("; #{pid} never got a response"),
+        };
+        return Decision {
+            label: Label::ErrorRetry,
+            refresh: None,
+            double,
+            confidence: if p.resp_time.is_some() { Confidence::Confirmed } else { Confidence::Inferred },
+            evidence: format!(
+                "Sent {} after #{pid}{elsewhere} while #{pid} was still unanswered (client timeout){late}{}.",
+                human_ms(m.time.millis_since(p.time)),
+                double_words(double)
+            ),
+            cause: Cause::Timeout,
+        };
+    }
+    if matches!(p.outcome, Outcome::ServerError | Outcome::ClientError | Outcome::AppError | Outcome::Rejected) {
+        return Decision {
+            label: Label::ErrorRetry,
+            refresh: None,
+            double,
+            confidence,
+            evidence: format!(
+                "Repeats #{pid}{elsewhere}, which {}; re-sent without a token refresh{}.",
+                outcome_words(s, p),
+                double_words(double)
+            ),
+            cause: Cause::ErrorResponse,
+        };
+    }
+
+    // 5. P completed normally before M was sent: the application sent it again.
+    let proactive = refresh.map(|a| format!(" (auth call #{} in between was not a retry: #{pid} gave no reason to refresh)", a.id)).unwrap_or_default();
+    Decision {
+        label: Label::GenuineDuplicate,
+        refresh: None,
+        double,
+        confidence,
+        evidence: format!(
+            "Repeats #{pid}{hosts}, which {} {} earlier{proactive}: the application sent the call again{}.",
+            outcome_words(s, p),
+            human_ms(m.time.millis_since(p.time)),
+            double_words(double)
+        ),
+        cause: Cause::Application,
+    }
+}
+
+/// How long P waited for its response (logs give the duration, captures the response time).
+fn response_wait(p: &Prior) -> i64 {
+    p.resp_time.map_or(0, |r| r.0.saturating_sub(p.time.0).max(0))
+}
+
+/// Why the client refreshed, in words, with the cause.
+fn refresh_story(s: &Settings, p: &Prior) -> (Cause, String) {
+    let pid = p.id;
+    let marker = s.marker.as_deref().unwrap_or("the marker header");
+    let want = s.marker_value.as_deref().unwrap_or("true");
+    match (&p.marker, p.outcome) {
+        (Marker::OtherCase(name, value), o) if o.executed() => (
+            Cause::MarkerCase,
+            format!(
+                "#{pid} succeeded but carried `{name}: {value}` in another letter case, which the client looks up case-sensitively as {marker} (a proxy rewrote the header, PowerJob #1062)"
+            ),
+        ),
+        (Marker::Absent, o) if o.executed() => (
+            Cause::MarkerMissing,
+            format!(
+                "#{pid} succeeded (HTTP {}{}) but lacked {marker}: {want} (a PowerJob 5.1.0 server with auth off, or a proxy dropping the header)",
+                p.status.unwrap_or(0),
+                success_words(p)
+            ),
+        ),
+        (Marker::Present(v), o) if o.executed() => (
+            Cause::MarkerMissing,
+            format!("#{pid} succeeded but its {marker} was `{v}`, not `{want}`"),
+        ),
+        _ if p.outcome == Outcome::Rejected => (Cause::TokenRejected, format!("#{pid} was rejected ({})", rejection_words(p))),
+        _ if !p.verdict_seen => (Cause::Unknown, format!("#{pid} answered HTTP {}", p.status.map_or("-".into(), |s| s.to_string()))),
+        _ => (Cause::Unknown, format!("#{pid} {}", outcome_words(s, p))),
+    }
+}
+
+fn success_words(p: &Prior) -> &'static str {
+    if p.outcome.executed() && p.verdict_seen { ", success" } else { "" }
+}
+
+fn rejection_words(p: &Prior) -> String {
+    let mut parts = Vec::new();
+    if let Marker::Present(v) = &p.marker {
+        parts.push(format!("marker {v}"));
+    }
+    if let Some(st) = p.status.filter(|s| *s != 200) {
+        parts.push(format!("HTTP {st}"));
+    }
+    if let Some(c) = &p.code {
+        parts.push(format!("code {c}"));
+    }
+    if let Some(m) = &p.message {
+        parts.push(m.clone());
+    }
+    if parts.is_empty() { "auth rejected".into() } else { parts.join(", ") }
+}
+
+fn outcome_words(s: &Settings, p: &Prior) -> String {
+    let status = p.status.map_or(String::new(), |st| format!("HTTP {st}"));
+    match p.outcome {
+        Outcome::Ok => format!("succeeded ({status})"),
+        Outcome::OkUnconfirmed => {
+            let marker = s.marker.as_deref().unwrap_or("the marker header");
+            format!("succeeded ({status}) without {marker}")
+        }
+        Outcome::Rejected => format!("was rejected ({})", rejection_words(p)),
+        Outcome::AppError => match &p.code {
+            Some(c) => format!("failed with an application error (code {c})"),
+            None => "failed with an application error (success=false)".into(),
+        },
+        Outcome::ClientError => format!("failed ({status})"),
+        Outcome::ServerError => format!("failed ({status})"),
+        Outcome::NoResponse => "got no response".into(),
+        Outcome::Unknown => "has an unknown outcome".into(),
+    }
+}
+
+fn double_words(d: DoubleExecution) -> &'static str {
+    match d {
+        DoubleExecution::Yes => "; executed twice",
+        DoubleExecution::No => "; the first attempt had no effect",
+        DoubleExecution::Unknown => "; whether the first attempt took effect is unknown",
+    }
+}
+
+fn human_ms(ms: f64) -> String {
+    let ms = ms.max(0.0);
+    if ms < 1000.0 { format!("{ms:.0} ms") } else { format!("{:.1} s", ms / 1000.0) }
+}
+
+#[cfg(test)]
+mod tests;
