@@ -234,14 +234,19 @@ impl<'r> Classifier<'r> {
             }
         }
 
-        let host = ex.client.ip().to_string();
+        let from_log = matches!(req.origin, Origin::Line(_));
+        let host = match head.header_str("user-agent").filter(|ua| from_log && !ua.is_empty()) {
+            // Logs have no connections: the user agent tells processes on one host apart.
+            Some(ua) => format!("{} ({})", ex.client.ip(), shorten(&self.redactor.text(ua), 60)),
+            None => ex.client.ip().to_string(),
+        };
         let caller = match (&app, self.mode) {
             (Some(a), CallerMode::AppAndHost) => format!("app:{a}@{host}"),
             (Some(a), CallerMode::App) => format!("app:{a}"),
             (None, _) => host.clone(),
         };
 
-        let (outcome, marker, code, message, verdict_seen) = self.outcome(ex, head, resp_json.as_ref());
+        let (outcome, marker, code, message, verdict_seen) = self.outcome(ex, head, resp_json.as_ref(), from_log);
         let refresh_trigger = match self.profile.client.rule {
             RetryRule::Marker => {
                 ex.status() == Some(200) && !matches!(marker, Marker::NotApplicable | Marker::Unseen) && !marker_ok(&marker, &self.profile)
@@ -336,6 +341,7 @@ impl<'r> Classifier<'r> {
         ex: &Exchange,
         req: &Head,
         json: Option<&Value>,
+        from_log: bool,
     ) -> (Outcome, Marker, Option<String>, Option<String>, bool) {
         let p = &self.profile;
         let Some(resp) = ex.response.as_ref() else {
@@ -356,7 +362,7 @@ impl<'r> Classifier<'r> {
             .and_then(|f| json?.pointer(f))
             .and_then(Value::as_str)
             .map(|m| shorten(&self.redactor.text(m), 120));
-        let marker = self.marker(req, h);
+        let marker = if from_log { self.logged_marker(req, h) } else { self.marker(req, h) };
         let header_rejects = match (&p.rejection.header, &p.rejection.header_value) {
             (Some(name), Some(value)) => h.header_str(name).is_some_and(|v| v.eq_ignore_ascii_case(value)),
             _ => false,
@@ -390,7 +396,25 @@ impl<'r> Classifier<'r> {
                 _ => Outcome::Ok,
             }
         };
-        (outcome, marker, code, message, true)
+        // A log shows no body: the verdict is visible only through a logged marker header.
+        let seen = !from_log || matches!(marker, Marker::Present(_) | Marker::Absent) || outcome != Outcome::Ok;
+        (outcome, marker, code, message, seen)
+    }
+
+    /// The marker as an access log shows it: logs lose header case, and a logged `-` means
+    /// the header was absent; a format that does not log the header shows nothing.
+    fn logged_marker(&self, req: &Head, resp: &Head) -> Marker {
+        let c = &self.profile.client;
+        let Some(name) = c.marker.as_deref().filter(|_| c.rule == RetryRule::Marker) else {
+            return Marker::NotApplicable;
+        };
+        // Logs rarely show the request's token header: assume the client rule applies.
+        let _ = req;
+        match resp.header_str(name) {
+            Some("") => Marker::Absent,
+            Some(v) => Marker::Present(v.to_string()),
+            None => Marker::Unseen,
+        }
     }
 
     fn marker(&self, req: &Head, resp: &Head) -> Marker {

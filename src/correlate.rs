@@ -596,7 +596,7 @@ fn refresh_story(s: &Settings, p: &Prior) -> (Cause, String) {
             Cause::MarkerMissing,
             format!("#{pid} succeeded but its {marker} was `{v}`, not `{want}`"),
         ),
-        _ if p.outcome == Outcome::Rejected => (Cause::TokenRejected, format!("#{pid} was rejected ({})", rejection_words(p))),
+        _ if p.outcome == Outcome::Rejected => (Cause::TokenRejected, format!("#{pid} was rejected ({})", rejection_words(s, p))),
         _ if !p.verdict_seen => (Cause::Unknown, format!("#{pid} answered HTTP {}", p.status.map_or("-".into(), |s| s.to_string()))),
         _ => (Cause::Unknown, format!("#{pid} {}", outcome_words(s, p))),
     }
@@ -606,10 +606,10 @@ fn success_words(p: &Prior) -> &'static str {
     if p.outcome.executed() && p.verdict_seen { ", success" } else { "" }
 }
 
-fn rejection_words(p: &Prior) -> String {
+fn rejection_words(s: &Settings, p: &Prior) -> String {
     let mut parts = Vec::new();
     if let Marker::Present(v) = &p.marker {
-        parts.push(format!("marker {v}"));
+        parts.push(format!("{}: {v}", s.marker.as_deref().unwrap_or("marker")));
     }
     if let Some(st) = p.status.filter(|s| *s != 200) {
         parts.push(format!("HTTP {st}"));
@@ -631,7 +631,7 @@ fn outcome_words(s: &Settings, p: &Prior) -> String {
             let marker = s.marker.as_deref().unwrap_or("the marker header");
             format!("succeeded ({status}) without {marker}")
         }
-        Outcome::Rejected => format!("was rejected ({})", rejection_words(p)),
+        Outcome::Rejected => format!("was rejected ({})", rejection_words(s, p)),
         Outcome::AppError => match &p.code {
             Some(c) => format!("failed with an application error (code {c})"),
             None => "failed with an application error (success=false)".into(),

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod accesslog;
+pub mod analysis;
 pub mod capture;
 pub mod classify;
 pub mod correlate;
@@ -24,6 +25,7 @@ pub mod diag;
 pub mod exchange;
 pub mod http;
 pub mod input;
+pub mod logs;
 pub mod order;
 pub mod pipeline;
 pub mod profile;

@@ -1,5 +1,7 @@
 //! Argument parsing (clap derive) and dispatch to one module per subcommand.
 
+mod analyze;
+mod common;
 mod exchanges;
 
 use std::process::ExitCode;
@@ -10,6 +12,8 @@ use clap::{Parser, Subcommand};
 pub const EXIT_INPUT: u8 = 1;
 /// Exit code: usage error.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code: `--fail-on` matched.
+pub const EXIT_FAIL_ON: u8 = 3;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,6 +28,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Label every repeated mutating call: token-refresh retry, error retry, genuine duplicate.
+    Analyze(analyze::Args),
     /// Write every HTTP exchange found in captures as CSV (for checking reassembly).
     Exchanges(exchanges::Args),
 }
@@ -39,6 +45,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Analyze(args) => analyze::run(args),
         Command::Exchanges(args) => exchanges::run(args),
     };
     match result {

@@ -5,3 +5,4 @@
 //! and CSV cells pass the formula-injection guard. No writer has a switch to skip it.
 
 pub mod exchanges;
+pub mod rows;

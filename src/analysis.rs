@@ -1,0 +1,320 @@
+//! The analysis run: input paths in, labelled [`Row`]s and a [`Summary`] out.
+//!
+//! Each input is read on its own thread (captures through the capture pipeline, access logs
+//! through [`logs`](crate::logs)), producing exchanges in time order into a bounded
+//! channel; the run merges the streams by time, picks the profile (`auto` looks at the
+//! first exchanges), classifies each exchange and labels it, handing rows to the caller as
+//! they are decided. Memory: the channels, the detection buffer and the correlator's
+//! window, whatever the input size.
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread;
+
+use serde::Serialize;
+
+use crate::classify::{CallKind, CallerMode, Classifier};
+use crate::correlate::{Correlator, DoubleExecution, Label, Row, Settings};
+use crate::diag::Diagnostics;
+use crate::exchange::{Exchange, InputId, Timestamp};
+use crate::input::{self, InputKind};
+use crate::logs::{self, LogOptions};
+use crate::pipeline::{self, Options};
+use crate::profile::Profile;
+use crate::redact::Redactor;
+
+/// How to choose the profile.
+#[derive(Clone, Debug)]
+pub enum ProfileChoice {
+    /// Pick by what the traffic looks like.
+    Auto,
+    /// This one.
+    Fixed(Box<Profile>),
+}
+
+/// Everything an analysis run needs besides the inputs.
+#[derive(Clone, Debug)]
+pub struct AnalyzeOptions {
+    /// Capture pipeline limits.
+    pub pipeline: Options,
+    /// Access-log options.
+    pub logs: LogOptions,
+    /// Profile choice.
+    pub profile: ProfileChoice,
+    /// Correlation settings (window, reads).
+    pub settings: Settings,
+    /// Caller identity.
+    pub caller: CallerMode,
+}
+
+/// One input as the report lists it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InputInfo {
+    /// The name given.
+    pub name: String,
+    /// `pcap`, `pcapng`, `access-log`, or empty when unreadable.
+    pub kind: String,
+    /// Gzip-compressed?
+    pub gzip: bool,
+    /// Packets (captures) or lines (logs) read.
+    pub records: u64,
+    /// Bytes read (decompressed).
+    pub bytes: u64,
+    /// TCP connections (captures).
+    pub connections: u64,
+    /// HTTP exchanges found.
+    pub exchanges: u64,
+    /// First record time.
+    pub first: Option<Timestamp>,
+    /// Last record time.
+    pub last: Option<Timestamp>,
+    /// The log format used (logs).
+    pub format: Option<String>,
+    /// Why it could not be read, if it could not.
+    pub error: Option<String>,
+}
+
+/// Counts over the rows of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    /// The profile used.
+    pub profile: String,
+    /// Rows per label.
+    pub labels: BTreeMap<String, u64>,
+    /// Repeats that executed twice.
+    pub executed_twice: u64,
+    /// Rows per endpoint (method + path) and label.
+    pub endpoints: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Rows per caller and label.
+    pub callers: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Exchanges seen (all kinds).
+    pub exchanges: u64,
+    /// Exchanges classified as mutations.
+    pub mutations: u64,
+    /// Auth calls.
+    pub auth_calls: u64,
+    /// Reads.
+    pub reads: u64,
+    /// Responses without request (not classifiable).
+    pub orphans: u64,
+}
+
+impl Summary {
+    fn count(&mut self, row: &Row) {
+        let label = row.label.name().to_string();
+        *self.labels.entry(label.clone()).or_default() += 1;
+        if row.double_execution == Some(DoubleExecution::Yes) {
+            self.executed_twice += 1;
+        }
+        let endpoint = format!("{} {}", row.call.method, row.call.path);
+        *self.endpoints.entry(endpoint).or_default().entry(label.clone()).or_default() += 1;
+        *self.callers.entry(row.call.caller.clone()).or_default().entry(label).or_default() += 1;
+    }
+
+    /// Rows with `label`.
+    pub fn count_of(&self, label: Label) -> u64 {
+        self.labels.get(label.name()).copied().unwrap_or(0)
+    }
+}
+
+/// What a run produced besides the rows.
+#[derive(Debug, Default)]
+pub struct RunResult {
+    /// Inputs in the order given.
+    pub inputs: Vec<InputInfo>,
+    /// Counts.
+    pub summary: Summary,
+    /// Warnings of all inputs.
+    pub diagnostics: Diagnostics,
+    /// Did any input fail to be read at all?
+    pub input_failed: bool,
+}
+
+/// Exchanges buffered for `--profile auto` before deciding.
+const DETECT_BUFFER: usize = 2000;
+/// Exchanges in flight per input.
+const CHANNEL: usize = 4096;
+
+enum Msg {
+    Exchange(Box<Exchange>),
+    Done(Box<(InputInfo, Diagnostics)>),
+}
+
+/// Runs an analysis over `paths`, calling `on_row` for every row as it is decided.
+pub fn run(paths: &[String], opts: &AnalyzeOptions, redactor: &Redactor, on_row: &mut dyn FnMut(&Row)) -> RunResult {
+    let mut receivers: Vec<Receiver<Msg>> = Vec::new();
+    let mut handles = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let (tx, rx) = sync_channel::<Msg>(CHANNEL);
+        receivers.push(rx);
+        let (path, opts) = (path.clone(), opts.clone());
+        handles.push(thread::spawn(move || read_input(i as InputId, &path, &opts, tx)));
+    }
+    let mut result = RunResult { inputs: vec![InputInfo::default(); paths.len()], ..RunResult::default() };
+    let mut labeler: Option<(Classifier<'_>, Correlator)> = None;
+    let mut pending: Vec<Exchange> = Vec::new();
+
+    // Merge by time: the head exchange of every input that is still open.
+    let mut heads: BinaryHeap<std::cmp::Reverse<(Timestamp, InputId, u64)>> = BinaryHeap::new();
+    let mut slots: Vec<Option<Exchange>> = (0..paths.len()).map(|_| None).collect();
+    let mut open = vec![true; paths.len()];
+    let mut seq = 0u64;
+    let fetch = |i: usize, slots: &mut Vec<Option<Exchange>>, open: &mut Vec<bool>, result: &mut RunResult| {
+        while open[i] {
+            match receivers[i].recv() {
+                Ok(Msg::Exchange(e)) => {
+                    slots[i] = Some(*e);
+                    return true;
+                }
+                Ok(Msg::Done(done)) => {
+                    let (info, diag) = *done;
+                    result.input_failed |= info.error.is_some();
+                    result.inputs[i] = info;
+                    result.diagnostics.merge(diag);
+                    open[i] = false;
+                }
+                Err(_) => open[i] = false,
+            }
+        }
+        false
+    };
+    for i in 0..paths.len() {
+        if fetch(i, &mut slots, &mut open, &mut result) {
+            seq += 1;
+            let t = slots[i].as_ref().map(Exchange::time).unwrap_or_default();
+            heads.push(std::cmp::Reverse((t, i as InputId, seq)));
+        }
+    }
+    while let Some(std::cmp::Reverse((_, i, _))) = heads.pop() {
+        let i = i as usize;
+        let Some(ex) = slots[i].take() else { continue };
+        if fetch(i, &mut slots, &mut open, &mut result) {
+            seq += 1;
+            let t = slots[i].as_ref().map(Exchange::time).unwrap_or_default();
+            heads.push(std::cmp::Reverse((t, i as InputId, seq)));
+        }
+        result.summary.exchanges += 1;
+        match &mut labeler {
+            Some((c, k)) => label(c, k, &ex, &mut result.summary, on_row),
+            None => {
+                pending.push(ex);
+                if pending.len() >= DETECT_BUFFER {
+                    let l = labeler.insert(make_labeler(opts, redactor, &pending, &mut result.summary));
+                    for ex in pending.drain(..) {
+                        label(&mut l.0, &mut l.1, &ex, &mut result.summary, on_row);
+                    }
+                }
+            }
+        }
+    }
+    if labeler.is_none() {
+        let mut l = make_labeler(opts, redactor, &pending, &mut result.summary);
+        for ex in pending.drain(..) {
+            label(&mut l.0, &mut l.1, &ex, &mut result.summary, on_row);
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    result
+}
+
+fn make_labeler<'r>(
+    opts: &AnalyzeOptions,
+    redactor: &'r Redactor,
+    sample: &[Exchange],
+    summary: &mut Summary,
+) -> (Classifier<'r>, Correlator) {
+    let profile = match &opts.profile {
+        ProfileChoice::Fixed(p) => (**p).clone(),
+        ProfileChoice::Auto => detect_profile(sample),
+    };
+    summary.profile = profile.name.clone();
+    let mut settings = opts.settings.clone();
+    settings.retry_latency = profile.client.retry_latency;
+    settings.marker = profile.client.marker.clone();
+    settings.marker_value = profile.client.marker_value.clone();
+    (Classifier::new(profile, redactor, opts.caller), Correlator::new(settings))
+}
+
+fn label(c: &mut Classifier<'_>, k: &mut Correlator, ex: &Exchange, summary: &mut Summary, on_row: &mut dyn FnMut(&Row)) {
+    let Some(call) = c.classify(ex) else {
+        summary.orphans += 1;
+        return;
+    };
+    match call.kind {
+        CallKind::Auth => summary.auth_calls += 1,
+        CallKind::Mutation => summary.mutations += 1,
+        CallKind::Read => summary.reads += 1,
+    }
+    if let Some(row) = k.push(call) {
+        summary.count(&row);
+        on_row(&row);
+    }
+}
+
+/// Scores each built-in profile on a sample of exchanges; `generic` when nothing matches.
+pub fn detect_profile(sample: &[Exchange]) -> Profile {
+    let mut best: Option<(usize, Profile)> = None;
+    for p in Profile::builtins() {
+        let d = &p.detect;
+        let score = sample
+            .iter()
+            .filter(|e| {
+                let Some(req) = &e.request else { return false };
+                let path = req.head.uri().split('?').next().unwrap_or("");
+                d.paths.iter().any(|pat| crate::profile::path_matches(pat, path))
+                    || d.request_headers.iter().any(|h| req.head.header(h).is_some())
+                    || e.response.as_ref().is_some_and(|r| d.response_headers.iter().any(|h| r.head.header(h).is_some()))
+            })
+            .count();
+        if score > 0 && best.as_ref().is_none_or(|(s, _)| score > *s) {
+            best = Some((score, p));
+        }
+    }
+    best.map(|(_, p)| p).unwrap_or_else(|| Profile::builtin("generic").expect("generic is built in"))
+}
+
+/// Reads one input on its own thread, sending exchanges in time order.
+fn read_input(id: InputId, path: &str, opts: &AnalyzeOptions, tx: SyncSender<Msg>) {
+    let mut info = InputInfo { name: path.to_string(), ..InputInfo::default() };
+    let mut diag = Diagnostics::default();
+    match input::open(path) {
+        Err(e) => info.error = Some(e.to_string()),
+        Ok(opened) => {
+            info.kind = opened.kind.name().to_string();
+            info.gzip = opened.gzip;
+            let mut exchanges = 0u64;
+            let mut send = |e: Exchange| {
+                exchanges += 1;
+                let _ = tx.send(Msg::Exchange(Box::new(e)));
+            };
+            match opened.kind {
+                InputKind::Pcap | InputKind::PcapNg => {
+                    match pipeline::capture_exchanges(opened.reader, id, &opts.pipeline, &mut diag, &mut send) {
+                        Ok(s) => {
+                            info.records = s.capture.frames;
+                            info.bytes = s.capture.input_bytes;
+                            info.connections = s.tcp.connections;
+                            info.first = s.capture.first_ts;
+                            info.last = s.capture.last_ts;
+                        }
+                        Err(e) => info.error = Some(format!("{path}: {e}")),
+                    }
+                }
+                InputKind::Text => match logs::log_exchanges(opened.reader, id, path, &opts.logs, &mut diag, &mut send) {
+                    Ok(s) => {
+                        info.records = s.lines;
+                        info.bytes = s.bytes;
+                        info.first = s.first;
+                        info.last = s.last;
+                        info.format = Some(s.format);
+                    }
+                    Err(e) => info.error = Some(format!("{path}: {e}")),
+                },
+            }
+            info.exchanges = exchanges;
+        }
+    }
+    let _ = tx.send(Msg::Done(Box::new((info, diag))));
+}

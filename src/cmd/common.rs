@@ -1,0 +1,91 @@
+//! Flags shared by the commands: limits, fingerprint key, verbosity.
+
+use dupcall::diag::Warning;
+use dupcall::http::HttpConfig;
+use dupcall::pipeline::Options;
+use dupcall::profile::duration_text;
+use dupcall::reassembly::Limits;
+use dupcall::redact::Redactor;
+
+/// Resource limits (each reached limit is a warning naming its flag).
+#[derive(clap::Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Open TCP connections at most; the least recently active are closed early beyond it.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_conns: usize,
+    /// Out-of-order bytes buffered per connection direction.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_buffer: usize,
+    /// Out-of-order bytes buffered over all connections.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_buffer_total: usize,
+    /// Requests waiting for a response per connection.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_pipeline: usize,
+    /// The longest HTTP message head.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
+    pub max_head: usize,
+    /// Body bytes kept per message for classification.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
+    pub body_cap: usize,
+    /// Close a connection silent this long (capture time), e.g. 300s, 5m.
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = duration_text::parse)]
+    pub idle_timeout: std::time::Duration,
+}
+
+impl LimitArgs {
+    pub fn options(&self) -> Options {
+        Options {
+            limits: Limits {
+                max_conns: self.max_conns.max(1),
+                max_buffer_per_dir: self.max_buffer,
+                max_buffer_total: self.max_buffer_total,
+                idle_timeout_ns: self.idle_timeout.as_nanos().min(i64::MAX as u128) as i64,
+            },
+            http: HttpConfig { body_cap: self.body_cap, max_head: self.max_head.max(64), max_pipeline: self.max_pipeline.max(1) },
+        }
+    }
+}
+
+/// Output verbosity and redaction key.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Key for token fingerprints, to get the same fingerprints in every run (tokens are
+    /// never written in clear either way).
+    #[arg(long, value_name = "KEY")]
+    pub fingerprint_key: Option<String>,
+    /// Print each warning on stderr as it happens.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Print nothing on stderr but errors.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print throughput figures (bytes/s, packets, connections, exchanges) on stderr.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+impl OutputArgs {
+    pub fn redactor(&self, extra_secrets: &[String]) -> Redactor {
+        let r = match &self.fingerprint_key {
+            Some(k) => Redactor::with_key(k),
+            None => Redactor::random(),
+        };
+        r.with_extra_secret_names(extra_secrets)
+    }
+}
+
+/// Prints one warning line (details never hold payload bytes; scrubbed anyway).
+pub fn echo_warning(w: &Warning) {
+    thread_local! {
+        static SCRUB: Redactor = Redactor::random();
+    }
+    let line = SCRUB.with(|r| r.text(&w.detail));
+    let at = match w.origin {
+        Some(dupcall::exchange::Origin::Frame(n)) => format!(" frame {n}"),
+        Some(dupcall::exchange::Origin::Line(n)) => format!(" line {n}"),
+        None => String::new(),
+    };
+    let conn = w.conn.map(|c| format!(" conn {c}")).unwrap_or_default();
+    eprintln!("dupcall: warning [{}] input {}{at}{conn}: {line}", w.kind, w.input + 1);
+}

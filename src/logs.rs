@@ -1,0 +1,193 @@
+//! Access logs as exchanges: log text in, [`Exchange`]s in request-start order out.
+//!
+//! Takes an access log (any format [`accesslog`](crate::accesslog) reads, detected from
+//! the first lines unless `--log-format` names it); gives one exchange per line with what
+//! the log shows: method, target, status, response size, logged headers, the client (first
+//! `X-Forwarded-For` hop or the peer), times. Logs are written when requests *end*, so lines
+//! are re-ordered by request start in a bounded buffer; equal times keep file order.
+//! A malformed line is a warning with its line number, never the end of the input.
+
+use std::collections::BinaryHeap;
+use std::io::BufRead;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::accesslog::{LogFormat, LogReader, LogRecord};
+use crate::diag::{Diagnostics, WarningKind};
+use crate::exchange::{Body, Exchange, Flags, Head, InputId, Message, Origin, Timestamp};
+
+/// Access-log options.
+#[derive(Clone, Debug)]
+pub struct LogOptions {
+    /// `--log-format`: a format name or format string; `None` detects.
+    pub format: Option<String>,
+    /// How far a line may be out of request-start order (longest request duration).
+    pub reorder: Duration,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions { format: None, reorder: Duration::from_secs(120) }
+    }
+}
+
+/// What one log held.
+#[derive(Clone, Debug, Default)]
+pub struct LogSummary {
+    /// Lines read.
+    pub lines: u64,
+    /// Lines that did not match the format.
+    pub malformed: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Earliest request start.
+    pub first: Option<Timestamp>,
+    /// Latest request start.
+    pub last: Option<Timestamp>,
+    /// The format used.
+    pub format: String,
+}
+
+/// An access log that cannot be read at all.
+#[derive(Debug, Error)]
+pub enum LogError {
+    /// `--log-format` did not parse.
+    #[error("--log-format: {0}")]
+    Format(String),
+    /// Nothing matched a known format.
+    #[error(
+        "not a capture, and no access-log format matches its first lines; pass --log-format (a name such as combined, common, json, or your nginx log_format / Apache LogFormat string)"
+    )]
+    Undetected,
+    /// Reading failed.
+    #[error("read error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Lines sampled for format detection.
+const SNIFF_LINES: usize = 20;
+
+/// Reads an access log, emitting exchanges in request-start order.
+pub fn log_exchanges<R: BufRead>(
+    reader: R,
+    input: InputId,
+    name: &str,
+    opts: &LogOptions,
+    diag: &mut Diagnostics,
+    emit: &mut dyn FnMut(Exchange),
+) -> Result<LogSummary, LogError> {
+    let sniffed = LogReader::sniff(reader, SNIFF_LINES)?;
+    let (format, format_name) = match &opts.format {
+        Some(spec) => (LogFormat::parse_spec(spec).map_err(|e| LogError::Format(e.to_string()))?, spec.clone()),
+        None => match sniffed.detect() {
+            Some((f, n)) => (f, n.to_string()),
+            None => return Err(LogError::Undetected),
+        },
+    };
+    let mut summary = LogSummary { format: format_name, ..LogSummary::default() };
+    let reorder = opts.reorder.as_nanos().min(i64::MAX as u128) as i64;
+    let mut heap: BinaryHeap<std::cmp::Reverse<Pending>> = BinaryHeap::new();
+    let mut newest = i64::MIN;
+    for item in sniffed.into_reader(format) {
+        summary.lines += 1;
+        let rec = match item {
+            Ok(r) => r,
+            Err(e) => {
+                summary.malformed += 1;
+                diag.warn(
+                    WarningKind::MalformedLogLine,
+                    input,
+                    Some(Origin::Line(e.line)),
+                    None,
+                    format!("{name}:{}: {}", e.line, e.reason),
+                );
+                continue;
+            }
+        };
+        summary.bytes += rec.uri.len() as u64 + 64;
+        summary.first = Some(summary.first.map_or(rec.time, |f| f.min(rec.time)));
+        summary.last = Some(summary.last.map_or(rec.time, |l| l.max(rec.time)));
+        newest = newest.max(rec.time.0);
+        let ex = to_exchange(&rec, input);
+        heap.push(std::cmp::Reverse(Pending { time: rec.time, line: rec.line, ex: Box::new(ex) }));
+        // Anything older than the newest start minus the reorder window is final.
+        while heap.peek().is_some_and(|p| p.0.time.0 < newest.saturating_sub(reorder)) {
+            if let Some(p) = heap.pop() {
+                emit(*p.0.ex);
+            }
+        }
+    }
+    while let Some(p) = heap.pop() {
+        emit(*p.0.ex);
+    }
+    Ok(summary)
+}
+
+struct Pending {
+    time: Timestamp,
+    line: u64,
+    ex: Box<Exchange>,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.line) == (o.time, o.line)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.time, self.line).cmp(&(o.time, o.line))
+    }
+}
+
+/// One log line as an exchange: the request head from the logged fields, the response head
+/// from the status and logged response headers, body sizes only.
+pub fn to_exchange(rec: &LogRecord, input: InputId) -> Exchange {
+    let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    let client = SocketAddr::new(rec.client_ip().or(rec.remote_addr).unwrap_or(unspecified), rec.remote_port.unwrap_or(0));
+    let server_ip = rec.server_addr.as_deref().and_then(|s| s.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+    let server = SocketAddr::new(server_ip.unwrap_or(unspecified), rec.server_port.unwrap_or(0));
+    let mut headers: Vec<(&str, &str)> = rec.request_headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    if let Some(h) = rec.host.as_deref().filter(|_| rec.request_header("Host").is_none()) {
+        headers.push(("Host", h));
+    }
+    let method = if rec.method.is_empty() { "-" } else { rec.method.as_str() };
+    let uri = if rec.uri.is_empty() { "-" } else { rec.uri.as_str() };
+    let origin = Origin::Line(rec.line);
+    let end = match rec.request_time {
+        Some(d) if d.is_finite() && d >= 0.0 => Timestamp(rec.time.0.saturating_add((d * 1e9) as i64)),
+        _ => rec.time,
+    };
+    let request = Message {
+        head: Head::request(method, uri, rec.version, &headers),
+        ts: rec.time,
+        end_ts: rec.time,
+        origin,
+        end_origin: origin,
+        body: Body::default(),
+    };
+    let response = rec.status.filter(|s| *s >= 100).map(|status| {
+        let rh: Vec<(&str, &str)> = rec.response_headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        Message {
+            head: Head::response(status, rec.version, &rh),
+            ts: end,
+            end_ts: end,
+            origin,
+            end_origin: origin,
+            body: Body { len: rec.body_bytes.unwrap_or(0), ..Body::default() },
+        }
+    });
+    let mut flags = Flags::default();
+    if response.is_none() {
+        flags.set(Flags::NO_RESPONSE);
+    }
+    Exchange { input, conn: 0, client, server, request: Some(request), response, interim: Vec::new(), flags }
+}
