@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -12,6 +12,7 @@ use dupcall::correlate::{DoubleExecution, Label, Settings};
 use dupcall::logs::LogOptions;
 use dupcall::profile::{Profile, duration_text};
 use dupcall::report::rows::RowCsv;
+use dupcall::report::{ReportWriter, RunContext};
 
 use super::common::{LimitArgs, OutputArgs, echo_warning};
 use super::{EXIT_FAIL_ON, EXIT_INPUT};
@@ -107,10 +108,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {p}"))?)),
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
-    if format != Format::Csv {
-        bail!("--format {format:?} is not available yet");
-    }
-    let mut csv = RowCsv::new(out, &redactor, args.inputs.clone())?;
+    let mut writer: Box<dyn ReportWriter> = match format {
+        Format::Csv => Box::new(RowCsv::new(out, args.inputs.clone())?),
+        other => bail!("--format {other:?} is not available yet"),
+    };
     let mut write_err = None;
     let mut twice: BTreeMap<Label, u64> = BTreeMap::new();
     let mut found_fail = false;
@@ -120,7 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         found_fail |= fail_on.contains(&row.label);
         if write_err.is_none() {
-            if let Err(e) = csv.write(row) {
+            if let Err(e) = writer.row(row, &redactor) {
                 write_err = Some(e);
             }
         }
@@ -128,7 +129,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(e) = write_err {
         return Err(e).context("writing the report");
     }
-    csv.finish().context("writing the report")?;
+    let ctx = RunContext {
+        inputs: &result.inputs,
+        summary: &result.summary,
+        diagnostics: &result.diagnostics,
+        window: duration_text::format(args.window),
+        tool: format!("dupcall {}", env!("CARGO_PKG_VERSION")),
+    };
+    writer.finish(&ctx, &redactor).context("writing the report")?;
     if !args.out.quiet {
         print_summary(&result, &twice, &args, started);
     }

@@ -4,8 +4,10 @@
 //! `id,time,caller,client,server,method,path,query,call_key,status,outcome,label,repeat_of,`
 //! `refresh_id,gap_ms,double_execution,confidence,evidence,source`.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::SocketAddr;
+
+use super::{ReportWriter, RunContext};
 
 use crate::correlate::Row;
 use crate::exchange::Origin;
@@ -83,28 +85,27 @@ pub fn cells(row: &Row, inputs: &[String], redactor: &Redactor) -> [String; 19] 
 }
 
 /// Streams rows as CSV.
-pub struct RowCsv<'r, W: Write> {
+pub struct RowCsv<W: Write> {
     out: csv::Writer<W>,
-    redactor: &'r Redactor,
     inputs: Vec<String>,
 }
 
-impl<'r, W: Write> RowCsv<'r, W> {
-    /// Writes the header row.
-    pub fn new(out: W, redactor: &'r Redactor, inputs: Vec<String>) -> csv::Result<Self> {
+impl<W: Write> RowCsv<W> {
+    /// Writes the header row. `inputs` are the input names, by input id.
+    pub fn new(out: W, inputs: Vec<String>) -> io::Result<Self> {
         let mut out = csv::WriterBuilder::new().buffer_capacity(1 << 16).from_writer(out);
-        out.write_record(COLUMNS)?;
-        Ok(RowCsv { out, redactor, inputs })
+        out.write_record(COLUMNS).map_err(io::Error::other)?;
+        Ok(RowCsv { out, inputs })
+    }
+}
+
+impl<W: Write> ReportWriter for RowCsv<W> {
+    fn row(&mut self, row: &Row, redactor: &Redactor) -> io::Result<()> {
+        let cells = cells(row, &self.inputs, redactor);
+        self.out.write_record(cells.iter().map(|c| csv_cell(c).into_owned())).map_err(io::Error::other)
     }
 
-    /// Writes one row.
-    pub fn write(&mut self, row: &Row) -> csv::Result<()> {
-        let cells = cells(row, &self.inputs, self.redactor);
-        self.out.write_record(cells.iter().map(|c| csv_cell(c).into_owned()))
-    }
-
-    /// Flushes.
-    pub fn finish(mut self) -> std::io::Result<()> {
+    fn finish(mut self: Box<Self>, _: &RunContext<'_>, _: &Redactor) -> io::Result<()> {
         self.out.flush()
     }
 }
