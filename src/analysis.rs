@@ -45,6 +45,8 @@ pub struct AnalyzeOptions {
     pub settings: Settings,
     /// Caller identity.
     pub caller: CallerMode,
+    /// Called with every warning as it happens (`-v`).
+    pub echo: Option<fn(&crate::diag::Warning)>,
 }
 
 /// One input as the report lists it.
@@ -141,7 +143,12 @@ enum Msg {
 }
 
 /// Runs an analysis over `paths`, calling `on_row` for every row as it is decided.
-pub fn run(paths: &[String], opts: &AnalyzeOptions, redactor: &Redactor, on_row: &mut dyn FnMut(&Row)) -> RunResult {
+pub fn run(
+    paths: &[String],
+    opts: &AnalyzeOptions,
+    redactor: &Redactor,
+    on_row: &mut dyn FnMut(&Row),
+) -> RunResult {
     let mut receivers: Vec<Receiver<Msg>> = Vec::new();
     let mut handles = Vec::new();
     for (i, path) in paths.iter().enumerate() {
@@ -159,25 +166,26 @@ pub fn run(paths: &[String], opts: &AnalyzeOptions, redactor: &Redactor, on_row:
     let mut slots: Vec<Option<Exchange>> = (0..paths.len()).map(|_| None).collect();
     let mut open = vec![true; paths.len()];
     let mut seq = 0u64;
-    let fetch = |i: usize, slots: &mut Vec<Option<Exchange>>, open: &mut Vec<bool>, result: &mut RunResult| {
-        while open[i] {
-            match receivers[i].recv() {
-                Ok(Msg::Exchange(e)) => {
-                    slots[i] = Some(*e);
-                    return true;
+    let fetch =
+        |i: usize, slots: &mut Vec<Option<Exchange>>, open: &mut Vec<bool>, result: &mut RunResult| {
+            while open[i] {
+                match receivers[i].recv() {
+                    Ok(Msg::Exchange(e)) => {
+                        slots[i] = Some(*e);
+                        return true;
+                    }
+                    Ok(Msg::Done(done)) => {
+                        let (info, diag) = *done;
+                        result.input_failed |= info.error.is_some();
+                        result.inputs[i] = info;
+                        result.diagnostics.merge(diag);
+                        open[i] = false;
+                    }
+                    Err(_) => open[i] = false,
                 }
-                Ok(Msg::Done(done)) => {
-                    let (info, diag) = *done;
-                    result.input_failed |= info.error.is_some();
-                    result.inputs[i] = info;
-                    result.diagnostics.merge(diag);
-                    open[i] = false;
-                }
-                Err(_) => open[i] = false,
             }
-        }
-        false
-    };
+            false
+        };
     for i in 0..paths.len() {
         if fetch(i, &mut slots, &mut open, &mut result) {
             seq += 1;
@@ -237,7 +245,13 @@ fn make_labeler<'r>(
     (Classifier::new(profile, redactor, opts.caller), Correlator::new(settings))
 }
 
-fn label(c: &mut Classifier<'_>, k: &mut Correlator, ex: &Exchange, summary: &mut Summary, on_row: &mut dyn FnMut(&Row)) {
+fn label(
+    c: &mut Classifier<'_>,
+    k: &mut Correlator,
+    ex: &Exchange,
+    summary: &mut Summary,
+    on_row: &mut dyn FnMut(&Row),
+) {
     let Some(call) = c.classify(ex) else {
         summary.orphans += 1;
         return;
@@ -265,7 +279,9 @@ pub fn detect_profile(sample: &[Exchange]) -> Profile {
                 let path = req.head.uri().split('?').next().unwrap_or("");
                 d.paths.iter().any(|pat| crate::profile::path_matches(pat, path))
                     || d.request_headers.iter().any(|h| req.head.header(h).is_some())
-                    || e.response.as_ref().is_some_and(|r| d.response_headers.iter().any(|h| r.head.header(h).is_some()))
+                    || e.response
+                        .as_ref()
+                        .is_some_and(|r| d.response_headers.iter().any(|h| r.head.header(h).is_some()))
             })
             .count();
         if score > 0 && best.as_ref().is_none_or(|(s, _)| score > *s) {
@@ -279,6 +295,7 @@ pub fn detect_profile(sample: &[Exchange]) -> Profile {
 fn read_input(id: InputId, path: &str, opts: &AnalyzeOptions, tx: SyncSender<Msg>) {
     let mut info = InputInfo { name: path.to_string(), ..InputInfo::default() };
     let mut diag = Diagnostics::default();
+    diag.echo = opts.echo;
     match input::open(path) {
         Err(e) => info.error = Some(e.to_string()),
         Ok(opened) => {
@@ -291,7 +308,8 @@ fn read_input(id: InputId, path: &str, opts: &AnalyzeOptions, tx: SyncSender<Msg
             };
             match opened.kind {
                 InputKind::Pcap | InputKind::PcapNg => {
-                    match pipeline::capture_exchanges(opened.reader, id, &opts.pipeline, &mut diag, &mut send) {
+                    match pipeline::capture_exchanges(opened.reader, id, &opts.pipeline, &mut diag, &mut send)
+                    {
                         Ok(s) => {
                             info.records = s.capture.frames;
                             info.bytes = s.capture.input_bytes;
@@ -302,16 +320,18 @@ fn read_input(id: InputId, path: &str, opts: &AnalyzeOptions, tx: SyncSender<Msg
                         Err(e) => info.error = Some(format!("{path}: {e}")),
                     }
                 }
-                InputKind::Text => match logs::log_exchanges(opened.reader, id, path, &opts.logs, &mut diag, &mut send) {
-                    Ok(s) => {
-                        info.records = s.lines;
-                        info.bytes = s.bytes;
-                        info.first = s.first;
-                        info.last = s.last;
-                        info.format = Some(s.format);
+                InputKind::Text => {
+                    match logs::log_exchanges(opened.reader, id, path, &opts.logs, &mut diag, &mut send) {
+                        Ok(s) => {
+                            info.records = s.lines;
+                            info.bytes = s.bytes;
+                            info.first = s.first;
+                            info.last = s.last;
+                            info.format = Some(s.format);
+                        }
+                        Err(e) => info.error = Some(format!("{path}: {e}")),
                     }
-                    Err(e) => info.error = Some(format!("{path}: {e}")),
-                },
+                }
             }
             info.exchanges = exchanges;
         }

@@ -213,7 +213,8 @@ impl<'r> Classifier<'r> {
         let mut issued_token = None;
         if kind == CallKind::Auth {
             if let Some(json) = &resp_json {
-                let issued = self.profile.auth.token.as_deref().and_then(|p| json.pointer(p)).and_then(Value::as_str);
+                let issued =
+                    self.profile.auth.token.as_deref().and_then(|p| json.pointer(p)).and_then(Value::as_str);
                 let bound_app = self.profile.auth.app.iter().find_map(|p| json.pointer(p).and_then(scalar));
                 if let Some(t) = issued {
                     let fp = self.redactor.fingerprint(t.as_bytes());
@@ -246,10 +247,13 @@ impl<'r> Classifier<'r> {
             (None, _) => host.clone(),
         };
 
-        let (outcome, marker, code, message, verdict_seen) = self.outcome(ex, head, resp_json.as_ref(), from_log);
+        let (outcome, marker, code, message, verdict_seen) =
+            self.outcome(ex, head, resp_json.as_ref(), from_log);
         let refresh_trigger = match self.profile.client.rule {
             RetryRule::Marker => {
-                ex.status() == Some(200) && !matches!(marker, Marker::NotApplicable | Marker::Unseen) && !marker_ok(&marker, &self.profile)
+                ex.status() == Some(200)
+                    && !matches!(marker, Marker::NotApplicable | Marker::Unseen)
+                    && !marker_ok(&marker, &self.profile)
             }
             RetryRule::Rejection => outcome == Outcome::Rejected,
             RetryRule::None => false,
@@ -298,9 +302,9 @@ impl<'r> Classifier<'r> {
             CallKind::Mutation
         } else if any(&c.reads) {
             CallKind::Read
-        } else if c.mutation_methods.iter().any(|m| m.eq_ignore_ascii_case(method)) {
-            CallKind::Mutation
-        } else if c.other == CallKindName::Mutation {
+        } else if c.mutation_methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+            || c.other == CallKindName::Mutation
+        {
             CallKind::Mutation
         } else {
             CallKind::Read
@@ -369,12 +373,17 @@ impl<'r> Classifier<'r> {
         };
         let www_invalid = p.rejection.www_authenticate_invalid_token
             && h.headers().any(|(n, v)| {
-                n.eq_ignore_ascii_case("www-authenticate") && memchr::memmem::find(v, b"invalid_token").is_some()
+                n.eq_ignore_ascii_case("www-authenticate")
+                    && memchr::memmem::find(v, b"invalid_token").is_some()
             });
         let code_rejects = code.as_ref().is_some_and(|c| p.rejection.codes.contains(c));
         let body_broken = ex.flags.has(Flags::RESPONSE_GAP) || ex.flags.has(Flags::RESPONSE_TRUNCATED);
 
-        let outcome = if p.rejection.statuses.contains(&status) || www_invalid || header_rejects || code_rejects {
+        let outcome = if p.rejection.statuses.contains(&status)
+            || www_invalid
+            || header_rejects
+            || code_rejects
+        {
             Outcome::Rejected
         } else if (400..500).contains(&status) {
             Outcome::ClientError
@@ -390,14 +399,24 @@ impl<'r> Classifier<'r> {
                 _ if matches!(marker, Marker::Absent | Marker::OtherCase(..)) && status == 200 => {
                     Outcome::OkUnconfirmed
                 }
-                (_, _) if matches!(&marker, Marker::Present(v) if !marker_value_ok(v, p)) && status == 200 => {
+                (_, _)
+                    if matches!(&marker, Marker::Present(v) if !marker_value_ok(v, p)) && status == 200 =>
+                {
                     Outcome::OkUnconfirmed
                 }
                 _ => Outcome::Ok,
             }
         };
-        // A log shows no body: the verdict is visible only through a logged marker header.
-        let seen = !from_log || matches!(marker, Marker::Present(_) | Marker::Absent) || outcome != Outcome::Ok;
+        // A log shows no body: the verdict is visible only when the profile decides by status
+        // alone, or through a logged marker header.
+        let by_status = p.success.field.is_none()
+            && p.rejection.header.is_none()
+            && p.rejection.codes.is_empty()
+            && p.client.rule != RetryRule::Marker;
+        let seen = !from_log
+            || by_status
+            || matches!(marker, Marker::Present(_) | Marker::Absent)
+            || outcome != Outcome::Ok;
         (outcome, marker, code, message, seen)
     }
 
@@ -423,7 +442,8 @@ impl<'r> Classifier<'r> {
         if c.rule != RetryRule::Marker {
             return Marker::NotApplicable;
         }
-        let applies = c.when_request_has.is_empty() || c.when_request_has.iter().any(|h| req.header(h).is_some());
+        let applies =
+            c.when_request_has.is_empty() || c.when_request_has.iter().any(|h| req.header(h).is_some());
         if !applies {
             return Marker::NotApplicable;
         }
@@ -452,7 +472,8 @@ impl<'r> Classifier<'r> {
                 && !volatile.iter().any(|v| v.eq_ignore_ascii_case(name))
                 && !self.profile.credentials.app_headers.iter().any(|h| h.eq_ignore_ascii_case(name))
         };
-        let mut query: Vec<(&str, &str)> = fields.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).filter(|(k, _)| keep(k)).collect();
+        let mut query: Vec<(&str, &str)> =
+            fields.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).filter(|(k, _)| keep(k)).collect();
         query.sort_unstable();
         let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let body = match &fields.body {
@@ -470,7 +491,11 @@ impl<'r> Classifier<'r> {
             Body::Raw(bytes) => {
                 let mut h = std::hash::DefaultHasher::new();
                 bytes.hash(&mut h);
-                if bytes.is_empty() { String::new() } else { format!("<{} bytes #{:016x}>", bytes.len(), h.finish()) }
+                if bytes.is_empty() {
+                    String::new()
+                } else {
+                    format!("<{} bytes #{:016x}>", bytes.len(), h.finish())
+                }
             }
         };
         let canonical = format!(
@@ -630,7 +655,8 @@ fn percent_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
                     Some(v) => {
                         out.push(v);
                         i += 3;

@@ -76,7 +76,10 @@ impl Label {
 
     /// A repeat of an earlier call?
     pub fn is_repeat(self) -> bool {
-        matches!(self, Label::AutoRefreshRetry | Label::ErrorRetry | Label::GenuineDuplicate | Label::Ambiguous)
+        matches!(
+            self,
+            Label::AutoRefreshRetry | Label::ErrorRetry | Label::GenuineDuplicate | Label::Ambiguous
+        )
     }
 }
 
@@ -304,7 +307,12 @@ impl Correlator {
                 let row = match prior {
                     None => {
                         let w = crate::profile::duration_text::format(self.settings.window);
-                        simple_row(id, call, Label::Original, format!("No earlier identical call by this caller within {w}."))
+                        simple_row(
+                            id,
+                            call,
+                            Label::Original,
+                            format!("No earlier identical call by this caller within {w}."),
+                        )
                     }
                     Some(p) => {
                         let decision = decide(&self.settings, &p, &call, &state.auths);
@@ -393,11 +401,16 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &VecDeque<AuthCall>) -> Deci
     } else {
         String::new()
     };
-    let hosts = if p.host != m.host { format!(" (#{pid} from {}, this one from {})", p.host, m.host) } else { String::new() };
+    let hosts = if p.host != m.host {
+        format!(" (#{pid} from {}, this one from {})", p.host, m.host)
+    } else {
+        String::new()
+    };
     let unanswered = p.resp_time.is_none_or(|r| r > m.time) && p.outcome != Outcome::Unknown;
     // The auth call that refreshed the token: sent after P, before M; prefer the one that
     // issued the token M carries.
-    let between: Vec<&AuthCall> = auths.iter().filter(|a| a.time > p.time && a.time < m.time).collect();
+    // "Between" is by request order (row ids), not by clock: log lines share seconds.
+    let between: Vec<&AuthCall> = auths.iter().filter(|a| a.id > p.id).collect();
     let refresh = between
         .iter()
         .rev()
@@ -440,11 +453,14 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &VecDeque<AuthCall>) -> Deci
         let a = refresh.map(|a| a.id);
         let (cause, story) = refresh_story(s, p);
         let confidence = if p.verdict_seen { Confidence::Confirmed } else { Confidence::Inferred };
-        let double = if p.verdict_seen { double } else { DoubleExecution::Unknown };
-        let seen = if p.verdict_seen {
-            String::new()
+        let (double, seen) = if p.verdict_seen {
+            (double, String::new())
         } else {
-            " The log does not show #{pid}'s verdict: inferred from the pattern call → auth call → same call within the client's retry latency.".replace("{pid}", &pid.to_string())
+            let (double, sizes) = size_verdict(p, m);
+            let seen = format!(
+                " The log does not show #{pid}'s verdict: inferred from the pattern call → auth call → same call within the client's retry latency{sizes}."
+            );
+            (double, seen)
         };
         return Decision {
             label: Label::AutoRefreshRetry,
@@ -454,7 +470,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &VecDeque<AuthCall>) -> Deci
             evidence: format!(
                 "Repeats #{pid} after auth call #{}{new_token}: {story}; the client refreshed and re-sent{}.{seen}",
                 a.unwrap_or(0),
-                double_words(double)
+                if p.verdict_seen { double_words(double) } else { "" }
             ),
             cause,
         };
@@ -519,7 +535,9 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &VecDeque<AuthCall>) -> Deci
     }
     if unanswered {
         let late = match (p.resp_time, p.outcome) {
-            (Some(r), o) => format!("; #{pid}'s response came {} later: {}", human_ms(r.millis_since(m.time)), o.name()),
+            (Some(r), o) => {
+                format!("; #{pid}'s response came {} later: {}", human_ms(r.millis_since(m.time)), o.name())
+            }
             (None, _) => format!("; #{pid} never got a response"),
         };
         return Decision {
@@ -535,7 +553,10 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &VecDeque<AuthCall>) -> Deci
             cause: Cause::Timeout,
         };
     }
-    if matches!(p.outcome, Outcome::ServerError | Outcome::ClientError | Outcome::AppError | Outcome::Rejected) {
+    if matches!(
+        p.outcome,
+        Outcome::ServerError | Outcome::ClientError | Outcome::AppError | Outcome::Rejected
+    ) {
         return Decision {
             label: Label::ErrorRetry,
             refresh: None,
@@ -551,7 +572,12 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &VecDeque<AuthCall>) -> Deci
     }
 
     // 5. P completed normally before M was sent: the application sent it again.
-    let proactive = refresh.map(|a| format!(" (auth call #{} in between was not a retry: #{pid} gave no reason to refresh)", a.id)).unwrap_or_default();
+    let double = if p.verdict_seen { double } else { DoubleExecution::Unknown };
+    let proactive = refresh
+        .map(|a| {
+            format!(" (auth call #{} in between was not a retry: #{pid} gave no reason to refresh)", a.id)
+        })
+        .unwrap_or_default();
     Decision {
         label: Label::GenuineDuplicate,
         refresh: None,
@@ -564,6 +590,27 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &VecDeque<AuthCall>) -> Deci
             double_words(double)
         ),
         cause: Cause::Application,
+    }
+}
+
+/// From logged response sizes: the retry M succeeded, so P answered with the same size most
+/// likely succeeded too (executed twice); a different size most likely was the rejection.
+fn size_verdict(p: &Prior, m: &Call) -> (DoubleExecution, String) {
+    let pid = p.id;
+    match (p.resp_bytes, m.resp_bytes, m.status) {
+        (Some(a), Some(b), Some(200)) if a > 0 && a == b => (
+            DoubleExecution::Yes,
+            format!(
+                "; #{pid}'s response was the same size as the retry's ({a} bytes), so it most likely succeeded: probably executed twice"
+            ),
+        ),
+        (Some(a), Some(b), Some(200)) if a > 0 && b > 0 => (
+            DoubleExecution::No,
+            format!(
+                "; #{pid}'s response size ({a} bytes) differs from the successful retry's ({b} bytes), so it most likely was the rejection"
+            ),
+        ),
+        _ => (DoubleExecution::Unknown, String::new()),
     }
 }
 
@@ -592,12 +639,16 @@ fn refresh_story(s: &Settings, p: &Prior) -> (Cause, String) {
                 success_words(p)
             ),
         ),
-        (Marker::Present(v), o) if o.executed() => (
-            Cause::MarkerMissing,
-            format!("#{pid} succeeded but its {marker} was `{v}`, not `{want}`"),
+        (Marker::Present(v), o) if o.executed() => {
+            (Cause::MarkerMissing, format!("#{pid} succeeded but its {marker} was `{v}`, not `{want}`"))
+        }
+        _ if p.outcome == Outcome::Rejected => {
+            (Cause::TokenRejected, format!("#{pid} was rejected ({})", rejection_words(s, p)))
+        }
+        _ if !p.verdict_seen => (
+            Cause::Unknown,
+            format!("#{pid} answered HTTP {}", p.status.map_or("-".into(), |s| s.to_string())),
         ),
-        _ if p.outcome == Outcome::Rejected => (Cause::TokenRejected, format!("#{pid} was rejected ({})", rejection_words(s, p))),
-        _ if !p.verdict_seen => (Cause::Unknown, format!("#{pid} answered HTTP {}", p.status.map_or("-".into(), |s| s.to_string()))),
         _ => (Cause::Unknown, format!("#{pid} {}", outcome_words(s, p))),
     }
 }
@@ -625,6 +676,9 @@ fn rejection_words(s: &Settings, p: &Prior) -> String {
 
 fn outcome_words(s: &Settings, p: &Prior) -> String {
     let status = p.status.map_or(String::new(), |st| format!("HTTP {st}"));
+    if !p.verdict_seen && p.outcome == Outcome::Ok {
+        return format!("answered {status} (the log does not show whether it succeeded)");
+    }
     match p.outcome {
         Outcome::Ok => format!("succeeded ({status})"),
         Outcome::OkUnconfirmed => {

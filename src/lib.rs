@@ -30,6 +30,6 @@ pub mod order;
 pub mod pipeline;
 pub mod profile;
 pub mod reassembly;
-pub mod synth;
 pub mod redact;
 pub mod report;
+pub mod synth;

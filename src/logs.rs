@@ -73,14 +73,16 @@ const SNIFF_LINES: usize = 20;
 pub fn log_exchanges<R: BufRead>(
     reader: R,
     input: InputId,
-    name: &str,
+    _name: &str,
     opts: &LogOptions,
     diag: &mut Diagnostics,
     emit: &mut dyn FnMut(Exchange),
 ) -> Result<LogSummary, LogError> {
     let sniffed = LogReader::sniff(reader, SNIFF_LINES)?;
     let (format, format_name) = match &opts.format {
-        Some(spec) => (LogFormat::parse_spec(spec).map_err(|e| LogError::Format(e.to_string()))?, spec.clone()),
+        Some(spec) => {
+            (LogFormat::parse_spec(spec).map_err(|e| LogError::Format(e.to_string()))?, spec.clone())
+        }
         None => match sniffed.detect() {
             Some((f, n)) => (f, n.to_string()),
             None => return Err(LogError::Undetected),
@@ -101,7 +103,7 @@ pub fn log_exchanges<R: BufRead>(
                     input,
                     Some(Origin::Line(e.line)),
                     None,
-                    format!("{name}:{}: {}", e.line, e.reason),
+                    e.reason.to_string(),
                 );
                 continue;
             }
@@ -152,10 +154,15 @@ impl Ord for Pending {
 /// from the status and logged response headers, body sizes only.
 pub fn to_exchange(rec: &LogRecord, input: InputId) -> Exchange {
     let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    let client = SocketAddr::new(rec.client_ip().or(rec.remote_addr).unwrap_or(unspecified), rec.remote_port.unwrap_or(0));
-    let server_ip = rec.server_addr.as_deref().and_then(|s| s.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+    let client = SocketAddr::new(
+        rec.client_ip().or(rec.remote_addr).unwrap_or(unspecified),
+        rec.remote_port.unwrap_or(0),
+    );
+    let server_ip =
+        rec.server_addr.as_deref().and_then(|s| s.trim_matches(['[', ']']).parse::<IpAddr>().ok());
     let server = SocketAddr::new(server_ip.unwrap_or(unspecified), rec.server_port.unwrap_or(0));
-    let mut headers: Vec<(&str, &str)> = rec.request_headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let mut headers: Vec<(&str, &str)> =
+        rec.request_headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     if let Some(h) = rec.host.as_deref().filter(|_| rec.request_header("Host").is_none()) {
         headers.push(("Host", h));
     }
@@ -175,7 +182,8 @@ pub fn to_exchange(rec: &LogRecord, input: InputId) -> Exchange {
         body: Body::default(),
     };
     let response = rec.status.filter(|s| *s >= 100).map(|status| {
-        let rh: Vec<(&str, &str)> = rec.response_headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let rh: Vec<(&str, &str)> =
+            rec.response_headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         Message {
             head: Head::response(status, rec.version, &rh),
             ts: end,

@@ -278,7 +278,8 @@ impl Conversation {
 
     /// A FIN from one side.
     pub fn fin(&mut self, from_client: bool) -> Vec<u8> {
-        let p = ip_packet(&self.seg(from_client, TcpFlags { fin: true, ack: true, ..TcpFlags::default() }, b""));
+        let p =
+            ip_packet(&self.seg(from_client, TcpFlags { fin: true, ack: true, ..TcpFlags::default() }, b""));
         self.advance(from_client, 1);
         p
     }

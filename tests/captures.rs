@@ -102,7 +102,8 @@ fn pcapng_with_two_interfaces_of_different_link_types_and_resolutions() {
     let (pa, pb) = (exchange_packets(&mut a), exchange_packets(&mut b));
     let base = 1_700_000_000_000_000_000i64;
     for i in 0..pa.len() {
-        w.packet(eth, Timestamp(base + i as i64 * 2_000_000_000), &frame(linktype::ETHERNET, &pa[i], &[]), 0).unwrap();
+        w.packet(eth, Timestamp(base + i as i64 * 2_000_000_000), &frame(linktype::ETHERNET, &pa[i], &[]), 0)
+            .unwrap();
         let ts = Timestamp(base + i as i64 * 2_000_000_000 + 1_000_000_007);
         w.packet(sll, ts, &frame(linktype::LINUX_SLL, &pb[i], &[]), 0).unwrap();
     }
@@ -199,11 +200,8 @@ fn lost_segment_in_a_response_body_and_snaplen_cut() {
 #[test]
 fn mid_stream_start_yields_later_exchanges() {
     let mut c = Conversation::new("10.1.1.1:50000", "10.2.2.2:7700", 1, 1);
-    let mut p = Vec::new();
     // The capture starts halfway through a response body.
-    p.push(c.send(false, &RESP[40..]));
-    p.push(c.send(true, REQ));
-    p.push(c.send(false, RESP));
+    let p = vec![c.send(false, &RESP[40..]), c.send(true, REQ), c.send(false, RESP)];
     let (exs, _) = run(pcap(linktype::ETHERNET, false, &p, &[]));
     assert_one_good_exchange(&exs, "mid-stream");
 }

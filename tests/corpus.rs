@@ -38,7 +38,11 @@ const EXTRAS: &[(&str, &str, &str)] = &[
         "resp 80>49309 200",
         "a response with snaplen-cut and lost segments, ended by RST; dupcall reports its head with complete=no",
     ),
-    ("zeek-http-bro.org", "resp 80>55081 200", "a response with a lost segment in its body, reported with complete=no"),
+    (
+        "zeek-http-bro.org",
+        "resp 80>55081 200",
+        "a response with a lost segment in its body, reported with complete=no",
+    ),
 ];
 
 /// Interim (1xx) responses: tshark lists them as responses; dupcall records them on the
@@ -163,7 +167,9 @@ fn every_message_tshark_finds_is_found() {
             if EXTRAS.iter().any(|(f, key, _)| *f == name && *key == k) {
                 used_extras += 1;
             } else {
-                problems.push(format!("{name}: dupcall has {n} × `{k}` that tshark does not, and EXTRAS does not explain it"));
+                problems.push(format!(
+                    "{name}: dupcall has {n} × `{k}` that tshark does not, and EXTRAS does not explain it"
+                ));
             }
         }
         table.push(format!(

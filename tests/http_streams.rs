@@ -48,7 +48,10 @@ fn parse_fixture(text: &str) -> (Vec<Step>, Vec<String>) {
     let mut steps = Vec::new();
     let mut cur: Option<(Dir, Vec<u8>, Option<u64>)> = None;
     for line in body.lines() {
-        let marker = line.strip_prefix(">>>").map(|r| (Dir::ToServer, r)).or_else(|| line.strip_prefix("<<<").map(|r| (Dir::ToClient, r)));
+        let marker = line
+            .strip_prefix(">>>")
+            .map(|r| (Dir::ToServer, r))
+            .or_else(|| line.strip_prefix("<<<").map(|r| (Dir::ToClient, r)));
         if let Some((dir, rest)) = marker {
             if let Some((d, data, ack)) = cur.take() {
                 steps.push(Step::Data(d, data, ack));
@@ -84,7 +87,8 @@ fn parse_fixture(text: &str) -> (Vec<Step>, Vec<String>) {
 }
 
 fn run(steps: &[Step]) -> (Vec<Exchange>, Diagnostics) {
-    let info = ConnInfo { id: 1, client: "10.0.0.1:40000".parse().unwrap(), server: "10.0.0.2:80".parse().unwrap() };
+    let info =
+        ConnInfo { id: 1, client: "10.0.0.1:40000".parse().unwrap(), server: "10.0.0.2:80".parse().unwrap() };
     let mut h = HttpHandler::new(HttpConfig::default(), 0);
     let mut diag = Diagnostics::default();
     let mut conn = h.open(&info);
@@ -169,7 +173,8 @@ fn check(path: &Path) -> Result<(), String> {
             let (again, diag) = run(&split);
             let again: Vec<String> = again.iter().map(describe).collect();
             if again != expect {
-                let warnings: Vec<String> = diag.kept().iter().map(|w| format!("{}: {}", w.kind, w.detail)).collect();
+                let warnings: Vec<String> =
+                    diag.kept().iter().map(|w| format!("{}: {}", w.kind, w.detail)).collect();
                 return Err(format!(
                     "{}: chunk {i} split at {cut} changes the result\n--- expected\n{}\n--- got\n{}\n--- warnings\n{}",
                     path.display(),
@@ -195,5 +200,11 @@ fn stream_fixtures() {
         assert!(files.len() >= 20, "fixtures missing in {}", dir.display());
     }
     let failures: Vec<String> = files.iter().filter_map(|f| check(f).err()).collect();
-    assert!(failures.is_empty(), "{} of {} fixtures failed:\n\n{}", failures.len(), files.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
 }

@@ -13,7 +13,9 @@ fn can_capture() -> Result<(), String> {
     }
     match Command::new("tcpdump").arg("--version").output() {
         Ok(o) if o.status.success() => Ok(()),
-        _ => panic!("tcpdump is needed for this test (apt-get install -y tcpdump), or set DUPCALL_SKIP_LIVE=1"),
+        _ => {
+            panic!("tcpdump is needed for this test (apt-get install -y tcpdump), or set DUPCALL_SKIP_LIVE=1")
+        }
     }
 }
 

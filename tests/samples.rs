@@ -25,11 +25,20 @@ fn every_label_in_every_sample_matches_the_intent() {
     assert!(names.len() >= 10, "samples missing");
     let mut failures = Vec::new();
     for name in &names {
-        let out = common::dupcall(&["analyze", &format!("samples/{name}.pcap"), "--fingerprint-key", "sample", "-q"]);
+        let out = common::dupcall(&[
+            "analyze",
+            &format!("samples/{name}.pcap"),
+            "--fingerprint-key",
+            "sample",
+            "-q",
+        ]);
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
         let rows = common::rows(&out.stdout);
         let s = common::score(&rows, &common::read(&format!("samples/{name}.intent.jsonl")));
-        println!("{name}: {}/{} rows right ({} undecidable from traffic)", s.right, s.expected, s.undecidable);
+        println!(
+            "{name}: {}/{} rows right ({} undecidable from traffic)",
+            s.right, s.expected, s.undecidable
+        );
         if !s.problems.is_empty() {
             failures.push(format!("{name}:\n  {}", s.problems.join("\n  ")));
         }
@@ -40,10 +49,19 @@ fn every_label_in_every_sample_matches_the_intent() {
 #[test]
 fn reports_equal_the_expected_reports() {
     for name in sample_names() {
-        let out = common::dupcall(&["analyze", &format!("samples/{name}.pcap"), "--fingerprint-key", "sample", "-q"]);
+        let out = common::dupcall(&[
+            "analyze",
+            &format!("samples/{name}.pcap"),
+            "--fingerprint-key",
+            "sample",
+            "-q",
+        ]);
         let expected = common::read(&format!("samples/{name}.expected.csv"));
         let got = String::from_utf8_lossy(&out.stdout);
-        assert!(got == expected, "{name}: report differs from samples/{name}.expected.csv\n--- expected\n{expected}\n--- got\n{got}");
+        assert!(
+            got == expected,
+            "{name}: report differs from samples/{name}.expected.csv\n--- expected\n{expected}\n--- got\n{got}"
+        );
     }
 }
 

@@ -103,6 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         profile,
         settings: Settings { window: args.window, all: args.all, ..Settings::default() },
         caller: if args.caller == CallerArg::App { CallerMode::App } else { CallerMode::AppAndHost },
+        echo: if args.out.verbose { Some(echo_warning) } else { None },
     };
     let out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {p}"))?)),
@@ -187,5 +188,4 @@ fn print_summary(r: &RunResult, twice: &BTreeMap<Label, u64>, args: &Args, start
             s.exchanges
         );
     }
-    let _ = echo_warning;
 }

@@ -42,7 +42,11 @@ impl LimitArgs {
                 max_buffer_total: self.max_buffer_total,
                 idle_timeout_ns: self.idle_timeout.as_nanos().min(i64::MAX as u128) as i64,
             },
-            http: HttpConfig { body_cap: self.body_cap, max_head: self.max_head.max(64), max_pipeline: self.max_pipeline.max(1) },
+            http: HttpConfig {
+                body_cap: self.body_cap,
+                max_head: self.max_head.max(64),
+                max_pipeline: self.max_pipeline.max(1),
+            },
         }
     }
 }

@@ -89,7 +89,9 @@ fn lenient_request(buf: &[u8]) -> Option<Parsed> {
     let Some(nl) = memchr::memchr(b'\n', buf) else {
         // No full line yet: keep waiting while it still starts like `METHOD`.
         let word = buf.split(|&b| b == b' ').next().unwrap_or(b"");
-        let plausible = !word.is_empty() && word.iter().all(is_token) && !buf.iter().any(|b| b.is_ascii_control() && *b != b'\r');
+        let plausible = !word.is_empty()
+            && word.iter().all(is_token)
+            && !buf.iter().any(|b| b.is_ascii_control() && *b != b'\r');
         return plausible.then_some(Parsed::Partial);
     };
     let line = &buf[..nl];

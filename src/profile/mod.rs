@@ -261,7 +261,7 @@ pub mod duration_text {
             "h" => n * 3600.0,
             other => return Err(format!("unknown duration unit `{other}` in `{s}` (use ms, s, m or h)")),
         };
-        if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+        if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
             return Err(format!("`{s}` is out of range"));
         }
         Ok(Duration::from_secs_f64(secs))
@@ -323,7 +323,12 @@ impl Profile {
     pub fn from_toml(text: &str, file: &str) -> Result<Profile, ProfileError> {
         let profile: Profile = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            ProfileError::Syntax { file: file.to_string(), line, column, message: e.message().trim().to_string() }
+            ProfileError::Syntax {
+                file: file.to_string(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
         })?;
         profile.check(file)?;
         Ok(profile)
@@ -335,7 +340,9 @@ impl Profile {
             return invalid("`name` must not be empty".into());
         }
         if self.client.rule == RetryRule::Marker && self.client.marker.is_none() {
-            return invalid("[client] rule = \"marker\" needs `marker` (the response header the client checks)".into());
+            return invalid(
+                "[client] rule = \"marker\" needs `marker` (the response header the client checks)".into(),
+            );
         }
         for p in self.json_pointers() {
             if !p.is_empty() && !p.starts_with('/') {
@@ -430,11 +437,13 @@ mod tests {
         let e = Profile::from_toml(text, "my.toml").unwrap_err().to_string();
         assert!(e.starts_with("my.toml: line 3"), "{e}");
         assert!(e.contains("mutation"), "{e}");
-        let e = Profile::from_toml("name = \"x\"\n[calls]\n[client]\nretry_latency = \"2 parsecs\"\n", "p.toml")
-            .unwrap_err()
-            .to_string();
+        let e =
+            Profile::from_toml("name = \"x\"\n[calls]\n[client]\nretry_latency = \"2 parsecs\"\n", "p.toml")
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("line 4") && e.contains("parsecs"), "{e}");
-        let e = Profile::from_toml("name = \"x\"\n[calls]\n[client]\nrule = \"marker\"\n", "p.toml").unwrap_err();
+        let e =
+            Profile::from_toml("name = \"x\"\n[calls]\n[client]\nrule = \"marker\"\n", "p.toml").unwrap_err();
         assert!(e.to_string().contains("needs `marker`"), "{e}");
         assert!(matches!(Profile::load("nope"), Err(ProfileError::Unknown(_))));
     }

@@ -38,7 +38,16 @@ impl StreamHandler for Rec {
         assert_eq!(chunk.offset, expected, "chunks arrive in order, without overlap");
         s.bytes.extend_from_slice(chunk.data);
     }
-    fn gap(&mut self, conn: &mut u64, _: &ConnInfo, dir: Dir, offset: u64, len: u64, _: At, _: &mut Diagnostics) {
+    fn gap(
+        &mut self,
+        conn: &mut u64,
+        _: &ConnInfo,
+        dir: Dir,
+        offset: u64,
+        len: u64,
+        _: At,
+        _: &mut Diagnostics,
+    ) {
         self.streams.entry((*conn, dir as u8)).or_default().gaps.push((offset, len));
     }
     fn end(&mut self, conn: &mut u64, _: &ConnInfo, dir: Dir, _: At, _: &mut Diagnostics) {
@@ -78,7 +87,13 @@ struct Harness {
 
 impl Harness {
     fn new(limits: Limits) -> Self {
-        Harness { r: Reassembler::new(limits, 0), h: Rec::default(), d: Diagnostics::default(), frame: 0, ts: 0 }
+        Harness {
+            r: Reassembler::new(limits, 0),
+            h: Rec::default(),
+            d: Diagnostics::default(),
+            frame: 0,
+            ts: 0,
+        }
     }
     fn feed(&mut self, s: &Seg) {
         self.frame += 1;

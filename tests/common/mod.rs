@@ -58,16 +58,14 @@ pub fn score(report: &[Row], intent_jsonl: &str) -> Score {
         s.problems.push(format!("{} rows for {} intended mutation/auth calls", report.len(), intents.len()));
     }
     // intent seq → row id, by position.
-    let seq_to_id: std::collections::HashMap<i64, String> = intents
-        .iter()
-        .zip(report)
-        .filter_map(|(i, r)| Some((i["seq"].as_i64()?, r["id"].clone())))
-        .collect();
+    let seq_to_id: std::collections::HashMap<i64, String> =
+        intents.iter().zip(report).filter_map(|(i, r)| Some((i["seq"].as_i64()?, r["id"].clone()))).collect();
     let outcome_of: std::collections::HashMap<&str, &str> =
         report.iter().map(|r| (r["id"].as_str(), r["outcome"].as_str())).collect();
     for (i, r) in intents.iter().zip(report) {
         let want_label = i["expect_label"].as_str().unwrap_or("");
-        let want_repeat = i["expect_repeat_of"].as_i64().and_then(|seq| seq_to_id.get(&seq)).cloned().unwrap_or_default();
+        let want_repeat =
+            i["expect_repeat_of"].as_i64().and_then(|seq| seq_to_id.get(&seq)).cloned().unwrap_or_default();
         let want_double = i["expect_double_execution"].as_str().unwrap_or("");
         let path_ok = r["path"] == i["path"].as_str().unwrap_or("");
         let label_ok = r["label"] == want_label;
@@ -97,5 +95,6 @@ pub fn score(report: &[Row], intent_jsonl: &str) -> Score {
 
 /// Reads a file next to the repository root.
 pub fn read(rel: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
