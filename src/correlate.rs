@@ -226,6 +226,7 @@ struct Prior {
     host: String,
     idempotency_key: Option<String>,
     resp_bytes: Option<u64>,
+    from_log: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -349,6 +350,7 @@ impl Correlator {
                         host: c.host.clone(),
                         idempotency_key: c.idempotency_key.clone(),
                         resp_bytes: c.resp_bytes,
+                        from_log: matches!(c.origin, crate::exchange::Origin::Line(_)),
                     },
                 );
                 state.order.push_back((c.time, c.key, id));
@@ -457,8 +459,13 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &VecDeque<AuthCall>) -> Deci
             (double, String::new())
         } else {
             let (double, sizes) = size_verdict(p, m);
+            let why = if p.from_log {
+                format!("The log does not show #{pid}'s verdict")
+            } else {
+                format!("#{pid}'s response was not captured")
+            };
             let seen = format!(
-                " The log does not show #{pid}'s verdict: inferred from the pattern call → auth call → same call within the client's retry latency{sizes}."
+                " {why}: inferred from the pattern call → auth call → same call within the client's retry latency{sizes}."
             );
             (double, seen)
         };
@@ -645,10 +652,10 @@ fn refresh_story(s: &Settings, p: &Prior) -> (Cause, String) {
         _ if p.outcome == Outcome::Rejected => {
             (Cause::TokenRejected, format!("#{pid} was rejected ({})", rejection_words(s, p)))
         }
-        _ if !p.verdict_seen => (
-            Cause::Unknown,
-            format!("#{pid} answered HTTP {}", p.status.map_or("-".into(), |s| s.to_string())),
-        ),
+        _ if !p.verdict_seen => match p.status {
+            Some(st) => (Cause::Unknown, format!("#{pid} answered HTTP {st}")),
+            None => (Cause::Unknown, format!("#{pid} got no visible answer")),
+        },
         _ => (Cause::Unknown, format!("#{pid} {}", outcome_words(s, p))),
     }
 }

@@ -3,6 +3,7 @@
 mod analyze;
 mod common;
 mod exchanges;
+mod profiles;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ enum Command {
     Analyze(analyze::Args),
     /// Write every HTTP exchange found in captures as CSV (for checking reassembly).
     Exchanges(exchanges::Args),
+    /// List, print or check profiles (what a service's calls mean).
+    Profiles(profiles::Args),
 }
 
 /// Runs the command line; never panics on user input.
@@ -47,6 +50,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Exchanges(args) => exchanges::run(args),
+        Command::Profiles(args) => profiles::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

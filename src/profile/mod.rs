@@ -267,9 +267,15 @@ pub mod duration_text {
         Ok(Duration::from_secs_f64(secs))
     }
 
-    /// Writes whole seconds or milliseconds.
+    /// Writes the largest whole unit: `1h`, `10m`, `30s`, `1500ms`.
     pub fn format(d: Duration) -> String {
-        if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+        let (secs, ms) = (d.as_secs(), d.subsec_millis());
+        match (secs, ms) {
+            (s, 0) if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+            (s, 0) if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+            (s, 0) => format!("{s}s"),
+            _ => format!("{}ms", d.as_millis()),
+        }
     }
 
     pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -286,7 +292,9 @@ pub mod duration_text {
 #[derive(Debug, Error)]
 pub enum ProfileError {
     /// Not valid TOML, or a field with the wrong name or type.
-    #[error("{file}: line {line}, column {column}: {message}")]
+    #[error(
+        "{file}: line {line}, column {column}: {message} (fix the profile; `dupcall profiles show generic` prints a valid one)"
+    )]
     Syntax {
         /// The file.
         file: String,
