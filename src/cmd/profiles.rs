@@ -32,7 +32,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             for p in Profile::builtins() {
                 println!("{:<15} {}", p.name, p.description);
             }
-            println!("\n`dupcall profiles show NAME > my.toml` gives a starting point; use it with --profile my.toml.");
+            println!(
+                "\n`dupcall profiles show NAME > my.toml` gives a starting point; use it with --profile my.toml."
+            );
         }
         Action::Show { name } => match BUILTIN.iter().find(|(n, _)| *n == name) {
             Some((_, text)) => print!("{text}"),

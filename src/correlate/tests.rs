@@ -1,1 +1,296 @@
-//! Correlation tests.
+//! Label tests: sequences of calls in, labels out — one test per row of the decision table.
+
+use super::*;
+use crate::exchange::{Flags, Origin};
+
+/// A call builder with PowerJob-like defaults.
+#[derive(Clone)]
+struct C(Call);
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp(ms * 1_000_000)
+}
+
+fn mutation(key: u64, ms: i64) -> C {
+    C(Call {
+        time: at(ms),
+        resp_time: Some(at(ms + 10)),
+        input: 0,
+        origin: Origin::Frame(ms as u64),
+        conn: 1,
+        client: "10.0.0.5:40000".parse().unwrap(),
+        server: "10.0.0.9:7700".parse().unwrap(),
+        kind: CallKind::Mutation,
+        method: "POST".into(),
+        path: "/openApi/runJob".into(),
+        query: String::new(),
+        key,
+        call_key: format!("POST /openApi/runJob jobId={key}"),
+        caller: "app:1@10.0.0.5".into(),
+        app: Some("1".into()),
+        host: "10.0.0.5".into(),
+        credential: Some("tok:aaaaaaaa".into()),
+        status: Some(200),
+        outcome: Outcome::Ok,
+        code: None,
+        message: None,
+        marker: Marker::Present("true".into()),
+        refresh_trigger: false,
+        issued_token: None,
+        idempotency_key: None,
+        attempt: None,
+        resp_bytes: Some(40),
+        verdict_seen: true,
+        flags: Flags::default(),
+    })
+}
+
+impl C {
+    fn outcome(mut self, o: Outcome) -> Self {
+        self.0.outcome = o;
+        self
+    }
+    fn unconfirmed(mut self) -> Self {
+        self.0.outcome = Outcome::OkUnconfirmed;
+        self.0.marker = Marker::Absent;
+        self.0.refresh_trigger = true;
+        self
+    }
+    fn rejected(mut self) -> Self {
+        self.0.outcome = Outcome::Rejected;
+        self.0.marker = Marker::Present("false".into());
+        self.0.code = Some("-403".into());
+        self.0.refresh_trigger = true;
+        self
+    }
+    fn token(mut self, t: &str) -> Self {
+        self.0.credential = Some(t.into());
+        self
+    }
+    fn no_response(mut self) -> Self {
+        self.0.resp_time = None;
+        self.0.status = None;
+        self.0.outcome = Outcome::NoResponse;
+        self
+    }
+    fn late(mut self, resp_ms: i64) -> Self {
+        self.0.resp_time = Some(at(resp_ms));
+        self
+    }
+    fn caller(mut self, c: &str) -> Self {
+        self.0.caller = c.into();
+        self
+    }
+    fn idem(mut self, k: &str) -> Self {
+        self.0.idempotency_key = Some(k.into());
+        self
+    }
+    fn unseen(mut self, bytes: u64) -> Self {
+        self.0.verdict_seen = false;
+        self.0.marker = Marker::Unseen;
+        self.0.resp_bytes = Some(bytes);
+        self.0.origin = Origin::Line(self.0.origin.number());
+        self
+    }
+    fn auth(mut self, issued: &str) -> Self {
+        self.0.kind = CallKind::Auth;
+        self.0.path = "/openApi/authApp".into();
+        self.0.issued_token = Some(issued.into());
+        self.0.key = u64::MAX;
+        self
+    }
+}
+
+fn run(calls: Vec<C>) -> Vec<Row> {
+    let mut k = Correlator::new(Settings {
+        marker: Some("X-POWERJOB-AUTH-PASSED".into()),
+        marker_value: Some("true".into()),
+        ..Settings::default()
+    });
+    calls.into_iter().filter_map(|c| k.push(c.0)).collect()
+}
+
+fn labels(rows: &[Row]) -> Vec<(Label, Option<u64>, Option<DoubleExecution>)> {
+    rows.iter().map(|r| (r.label, r.repeat_of, r.double_execution)).collect()
+}
+
+use DoubleExecution::{No, Unknown, Yes};
+use Label::*;
+
+#[test]
+fn first_call_is_original() {
+    let rows = run(vec![mutation(1, 0), mutation(2, 5)]);
+    assert_eq!(labels(&rows), vec![(Original, None, None), (Original, None, None)]);
+}
+
+#[test]
+fn the_510_bug_is_an_auto_refresh_retry_executed_twice() {
+    let rows = run(vec![
+        mutation(1, 0).unconfirmed(),
+        mutation(0, 20).auth("tok:bbbbbbbb"),
+        mutation(1, 40).token("tok:bbbbbbbb"),
+    ]);
+    assert_eq!(labels(&rows)[2], (AutoRefreshRetry, Some(1), Some(Yes)));
+    assert_eq!(rows[2].refresh_id, Some(2));
+    assert_eq!(rows[2].cause, Some(Cause::MarkerMissing));
+    assert!(rows[2].evidence.contains("lacked X-POWERJOB-AUTH-PASSED: true"), "{}", rows[2].evidence);
+    assert!(rows[2].evidence.contains("executed twice"));
+}
+
+#[test]
+fn lowercased_marker_names_1062() {
+    let mut p = mutation(1, 0).unconfirmed();
+    p.0.marker = Marker::OtherCase("x-powerjob-auth-passed".into(), "true".into());
+    let rows = run(vec![p, mutation(0, 20).auth("tok:b"), mutation(1, 40).token("tok:b")]);
+    assert_eq!(rows[2].cause, Some(Cause::MarkerCase));
+    assert!(rows[2].evidence.contains("#1062"), "{}", rows[2].evidence);
+}
+
+#[test]
+fn expired_token_retry_is_harmless() {
+    let rows =
+        run(vec![mutation(1, 0).rejected(), mutation(0, 20).auth("tok:b"), mutation(1, 40).token("tok:b")]);
+    assert_eq!(labels(&rows)[2], (AutoRefreshRetry, Some(1), Some(No)));
+    assert_eq!(rows[2].cause, Some(Cause::TokenRejected));
+}
+
+#[test]
+fn same_credential_after_a_rejection_is_not_a_refresh() {
+    // The auth call happened, but M still carries the old token: not the refresh rule.
+    let rows = run(vec![mutation(1, 0).rejected(), mutation(0, 20).auth("tok:b"), mutation(1, 40)]);
+    assert_eq!(labels(&rows)[2], (ErrorRetry, Some(1), Some(No)));
+}
+
+#[test]
+fn proactive_refresh_does_not_make_a_retry() {
+    let rows = run(vec![mutation(1, 0), mutation(0, 20).auth("tok:b"), mutation(1, 40).token("tok:b")]);
+    assert_eq!(labels(&rows)[2], (GenuineDuplicate, Some(1), Some(Yes)));
+    assert!(rows[2].evidence.contains("not a retry"), "{}", rows[2].evidence);
+}
+
+#[test]
+fn genuine_duplicate_chain_straddling_a_refresh() {
+    let rows = run(vec![
+        mutation(1, 0),
+        mutation(1, 2_000).rejected(),
+        mutation(0, 2_020).auth("tok:b"),
+        mutation(1, 2_040).token("tok:b"),
+    ]);
+    assert_eq!(
+        labels(&rows),
+        vec![
+            (Original, None, None),
+            (GenuineDuplicate, Some(1), Some(Yes)),
+            (Auth, None, None),
+            (AutoRefreshRetry, Some(2), Some(No)),
+        ]
+    );
+}
+
+#[test]
+fn concurrent_calls_share_one_refresh() {
+    let rows = run(vec![
+        mutation(11, 0).rejected(),
+        mutation(12, 1).rejected(),
+        mutation(0, 20).auth("tok:b"),
+        mutation(11, 40).token("tok:b"),
+        mutation(12, 41).token("tok:b"),
+    ]);
+    assert_eq!(labels(&rows)[3], (AutoRefreshRetry, Some(1), Some(No)));
+    assert_eq!(labels(&rows)[4], (AutoRefreshRetry, Some(2), Some(No)));
+    assert_eq!((rows[3].refresh_id, rows[4].refresh_id), (Some(3), Some(3)));
+}
+
+#[test]
+fn timeout_failover_is_an_error_retry_executed_twice() {
+    let mut m = mutation(1, 2_000);
+    m.0.server = "10.0.0.10:7700".parse().unwrap();
+    let rows = run(vec![mutation(1, 0).late(3_000), m]);
+    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(Yes)));
+    assert_eq!(rows[1].cause, Some(Cause::Timeout));
+    assert!(rows[1].evidence.contains("another server"), "{}", rows[1].evidence);
+}
+
+#[test]
+fn no_response_and_server_errors_are_error_retries_of_unknown_effect() {
+    let rows = run(vec![mutation(1, 0).no_response(), mutation(1, 3_000)]);
+    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(Unknown)));
+    let rows = run(vec![mutation(1, 0).outcome(Outcome::ServerError), mutation(1, 100)]);
+    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(Unknown)));
+    let rows = run(vec![mutation(1, 0).outcome(Outcome::ClientError), mutation(1, 100)]);
+    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(No)));
+    let rows = run(vec![mutation(1, 0).outcome(Outcome::AppError), mutation(1, 100)]);
+    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(No)));
+}
+
+#[test]
+fn lost_response_is_ambiguous() {
+    let rows = run(vec![mutation(1, 0).no_response().outcome(Outcome::Unknown), mutation(1, 5_000)]);
+    assert_eq!(labels(&rows)[1], (Ambiguous, Some(1), Some(Unknown)));
+    assert_eq!(rows[1].confidence, Confidence::Inferred);
+}
+
+#[test]
+fn idempotency_keys_outrank_timing() {
+    let rows = run(vec![mutation(1, 0).idem("a"), mutation(1, 100).idem("b")]);
+    assert_eq!(labels(&rows)[1], (GenuineDuplicate, Some(1), Some(Yes)));
+    let rows = run(vec![mutation(1, 0).outcome(Outcome::ServerError).idem("a"), mutation(1, 100).idem("a")]);
+    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(Unknown)));
+    assert_eq!(rows[1].cause, Some(Cause::RetryMarker));
+    let mut m = mutation(1, 100);
+    m.0.attempt = Some(("X-Envoy-Attempt-Count".into(), 2));
+    let rows = run(vec![mutation(1, 0), m]);
+    assert_eq!(labels(&rows)[1].0, ErrorRetry);
+    assert!(rows[1].evidence.contains("X-Envoy-Attempt-Count"));
+}
+
+#[test]
+fn callers_and_window_separate_calls() {
+    let rows = run(vec![mutation(1, 0), mutation(1, 10).caller("app:2@10.0.0.5")]);
+    assert_eq!(labels(&rows)[1].0, Original, "another app is another caller");
+    let rows = run(vec![mutation(1, 0), mutation(1, 11 * 60 * 1000)]);
+    assert_eq!(labels(&rows)[1].0, Original, "outside the 10 minute window");
+}
+
+#[test]
+fn logs_infer_the_refresh_pattern_and_use_sizes() {
+    // Verdict invisible: P -> auth -> M within the retry latency.
+    let rows = run(vec![
+        mutation(1, 0).unseen(48),
+        mutation(0, 0).auth("tok:b").unseen(120),
+        mutation(1, 0).unseen(48),
+    ]);
+    assert_eq!(labels(&rows)[2], (AutoRefreshRetry, Some(1), Some(Yes)));
+    assert_eq!(rows[2].confidence, Confidence::Inferred);
+    assert!(rows[2].evidence.contains("same size"), "{}", rows[2].evidence);
+    let rows = run(vec![
+        mutation(1, 0).unseen(130),
+        mutation(0, 0).auth("tok:b").unseen(120),
+        mutation(1, 0).unseen(48),
+    ]);
+    assert_eq!(labels(&rows)[2], (AutoRefreshRetry, Some(1), Some(No)));
+    // Too late for the client's retry: an application repeat of unknown effect.
+    let rows = run(vec![
+        mutation(1, 0).unseen(48),
+        mutation(0, 1_000).auth("tok:b").unseen(120),
+        mutation(1, 9_000).unseen(48),
+    ]);
+    assert_eq!(labels(&rows)[2], (GenuineDuplicate, Some(1), Some(Unknown)));
+}
+
+#[test]
+fn reads_only_with_all() {
+    let mut read = mutation(5, 0);
+    read.0.kind = CallKind::Read;
+    assert!(run(vec![read.clone()]).is_empty());
+    let mut k = Correlator::new(Settings { all: true, ..Settings::default() });
+    assert_eq!(k.push(read.0).map(|r| r.label), Some(Read));
+}
+
+#[test]
+fn labels_parse_and_print() {
+    for l in Label::ALL {
+        assert_eq!(Label::parse(l.name()), Some(l));
+    }
+    assert_eq!(Label::parse("nope"), None);
+}
