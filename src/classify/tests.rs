@@ -71,7 +71,8 @@ fn outcome_table() {
     let expired =
         br#"{"success":false,"message":"TOKEN_EXPIRED:JWT expired at 2024-08-20T02:00:00Z","code":"-403"}"#;
     let app_err = br#"{"success":false,"message":"job not found","code":"-1"}"#;
-    let cases: Vec<(&str, Option<(Head, &[u8])>, Outcome, Marker)> = vec![
+    type Case<'a> = (&'a str, Option<(Head, &'a [u8])>, Outcome, Marker);
+    let cases: Vec<Case> = vec![
         (
             "passed",
             Some((resp(&[("X-POWERJOB-AUTH-PASSED", "true")]), ok)),
