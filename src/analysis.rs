@@ -134,11 +134,14 @@ pub struct RunResult {
 
 /// Exchanges buffered for `--profile auto` before deciding.
 const DETECT_BUFFER: usize = 2000;
-/// Exchanges in flight per input.
-const CHANNEL: usize = 4096;
+/// Batches in flight per input.
+const CHANNEL: usize = 16;
+
+/// Exchanges travel in batches: one channel hand-off per batch, not per exchange.
+const BATCH: usize = 256;
 
 enum Msg {
-    Exchange(Box<Exchange>),
+    Batch(Vec<Exchange>),
     Done(Box<(InputInfo, Diagnostics)>),
 }
 
@@ -164,15 +167,24 @@ pub fn run(
     // Merge by time: the head exchange of every input that is still open.
     let mut heads: BinaryHeap<std::cmp::Reverse<(Timestamp, InputId, u64)>> = BinaryHeap::new();
     let mut slots: Vec<Option<Exchange>> = (0..paths.len()).map(|_| None).collect();
+    let mut queues: Vec<std::collections::VecDeque<Exchange>> =
+        (0..paths.len()).map(|_| Default::default()).collect();
     let mut open = vec![true; paths.len()];
     let mut seq = 0u64;
-    let fetch =
+    let mut fetch =
         |i: usize, slots: &mut Vec<Option<Exchange>>, open: &mut Vec<bool>, result: &mut RunResult| {
+            if let Some(e) = queues[i].pop_front() {
+                slots[i] = Some(e);
+                return true;
+            }
             while open[i] {
                 match receivers[i].recv() {
-                    Ok(Msg::Exchange(e)) => {
-                        slots[i] = Some(*e);
-                        return true;
+                    Ok(Msg::Batch(batch)) => {
+                        queues[i].extend(batch);
+                        if let Some(e) = queues[i].pop_front() {
+                            slots[i] = Some(e);
+                            return true;
+                        }
                     }
                     Ok(Msg::Done(done)) => {
                         let (info, diag) = *done;
@@ -203,13 +215,13 @@ pub fn run(
         }
         result.summary.exchanges += 1;
         match &mut labeler {
-            Some((c, k)) => label(c, k, &ex, &mut result.summary, on_row),
+            Some((c, k)) => label(c, k, opts.settings.all, &ex, &mut result.summary, on_row),
             None => {
                 pending.push(ex);
                 if pending.len() >= DETECT_BUFFER {
                     let l = labeler.insert(make_labeler(opts, redactor, &pending, &mut result.summary));
                     for ex in pending.drain(..) {
-                        label(&mut l.0, &mut l.1, &ex, &mut result.summary, on_row);
+                        label(&mut l.0, &mut l.1, opts.settings.all, &ex, &mut result.summary, on_row);
                     }
                 }
             }
@@ -218,7 +230,7 @@ pub fn run(
     if labeler.is_none() {
         let mut l = make_labeler(opts, redactor, &pending, &mut result.summary);
         for ex in pending.drain(..) {
-            label(&mut l.0, &mut l.1, &ex, &mut result.summary, on_row);
+            label(&mut l.0, &mut l.1, opts.settings.all, &ex, &mut result.summary, on_row);
         }
     }
     for h in handles {
@@ -248,10 +260,16 @@ fn make_labeler<'r>(
 fn label(
     c: &mut Classifier<'_>,
     k: &mut Correlator,
+    all: bool,
     ex: &Exchange,
     summary: &mut Summary,
     on_row: &mut dyn FnMut(&Row),
 ) {
+    // Reads are only counted unless they are reported: no need to classify them.
+    if !all && c.kind_of(ex) == Some(CallKind::Read) {
+        summary.reads += 1;
+        return;
+    }
     let Some(call) = c.classify(ex) else {
         summary.orphans += 1;
         return;
@@ -302,9 +320,13 @@ fn read_input(id: InputId, path: &str, opts: &AnalyzeOptions, tx: SyncSender<Msg
             info.kind = opened.kind.name().to_string();
             info.gzip = opened.gzip;
             let mut exchanges = 0u64;
+            let mut batch: Vec<Exchange> = Vec::with_capacity(BATCH);
             let mut send = |e: Exchange| {
                 exchanges += 1;
-                let _ = tx.send(Msg::Exchange(Box::new(e)));
+                batch.push(e);
+                if batch.len() >= BATCH {
+                    let _ = tx.send(Msg::Batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))));
+                }
             };
             match opened.kind {
                 InputKind::Pcap | InputKind::PcapNg => {
@@ -332,6 +354,9 @@ fn read_input(id: InputId, path: &str, opts: &AnalyzeOptions, tx: SyncSender<Msg
                         Err(e) => info.error = Some(format!("{path}: {e}")),
                     }
                 }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(Msg::Batch(batch));
             }
             info.exchanges = exchanges;
         }

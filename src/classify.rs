@@ -175,22 +175,107 @@ pub struct Classifier<'r> {
     mode: CallerMode,
     /// Token fingerprint → app, learned from auth responses (bounded).
     token_apps: HashMap<String, String>,
+    /// Token → fingerprint: one HMAC per distinct token, not per call (bounded).
+    fingerprints: HashMap<Box<[u8]>, String>,
+    /// Field name → kept in the call key? (names repeat on every call).
+    kept_names: HashMap<String, bool>,
+    /// Path → what its patterns say (paths repeat on every call).
+    path_kinds: HashMap<Box<str>, Option<CallKind>>,
+    /// Path → its redacted form.
+    shown_paths: HashMap<Box<str>, String>,
+    /// The top-level response fields a verdict needs (first segments of the profile's pointers).
+    wanted: Vec<String>,
+    /// The same for auth calls (plus the issued token and app).
+    wanted_auth: Vec<String>,
+    /// A top-level boolean success field: `true` there ends the scan of a response body.
+    success_field: Option<String>,
 }
 
 /// The most token bindings remembered.
 const MAX_BINDINGS: usize = 100_000;
 /// The longest call key shown.
 const KEY_SHOWN: usize = 160;
+/// Decoded response bytes tried before decoding a whole body.
+const PREFIX: usize = 4096;
 
 impl<'r> Classifier<'r> {
     /// A classifier for `profile`.
     pub fn new(profile: Profile, redactor: &'r Redactor, mode: CallerMode) -> Self {
-        Classifier { profile, redactor, mode, token_apps: HashMap::new() }
+        let first_segments = |ps: Vec<&String>| {
+            let mut v: Vec<String> = ps
+                .into_iter()
+                .filter_map(|p| {
+                    p.strip_prefix('/')?.split('/').next().map(|t| unescape_pointer(t).into_owned())
+                })
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let verdict: Vec<&String> =
+            [&profile.success.field, &profile.rejection.code_field, &profile.rejection.message_field]
+                .into_iter()
+                .flatten()
+                .collect();
+        let wanted = first_segments(verdict.clone());
+        let wanted_auth = first_segments(
+            verdict.into_iter().chain(&profile.auth.token).chain(profile.auth.app.iter()).collect(),
+        );
+        let success_field = profile
+            .success
+            .field
+            .as_deref()
+            .and_then(|p| p.strip_prefix('/'))
+            .filter(|p| !p.contains('/'))
+            .map(str::to_string);
+        Classifier {
+            profile,
+            redactor,
+            mode,
+            token_apps: HashMap::new(),
+            fingerprints: HashMap::new(),
+            kept_names: HashMap::new(),
+            path_kinds: HashMap::new(),
+            shown_paths: HashMap::new(),
+            wanted,
+            wanted_auth,
+            success_field,
+        }
     }
 
     /// The profile in use.
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    /// What an exchange is (auth call, mutation, read), without classifying it further.
+    pub fn kind_of(&mut self, ex: &Exchange) -> Option<CallKind> {
+        let head = &ex.request.as_ref()?.head;
+        Some(self.kind(head.method(), split_uri(head.uri()).0))
+    }
+
+    fn shown_path(&mut self, path: &str) -> String {
+        if let Some(p) = self.shown_paths.get(path) {
+            return p.clone();
+        }
+        let shown = self.redactor.uri(path);
+        if self.shown_paths.len() >= 65_536 {
+            self.shown_paths.clear();
+        }
+        self.shown_paths.insert(path.into(), shown.clone());
+        shown
+    }
+
+    fn fingerprint(&mut self, secret: &[u8]) -> String {
+        if let Some(fp) = self.fingerprints.get(secret) {
+            return fp.clone();
+        }
+        let fp = self.redactor.fingerprint(secret);
+        if self.fingerprints.len() >= 4096 {
+            self.fingerprints.clear();
+        }
+        self.fingerprints.insert(secret.into(), fp.clone());
+        fp
     }
 
     /// Classifies one exchange; `None` for a response without its request.
@@ -203,21 +288,35 @@ impl<'r> Classifier<'r> {
 
         let req_body = decode_body(head, &req.body, DEFAULT_DECODED_CAP);
         let req_fields = Fields::parse(head, &req_body.bytes, raw_query);
-        let resp_json = resp.and_then(|r| {
-            let d = decode_body(&r.head, &r.body, DEFAULT_DECODED_CAP);
-            serde_json::from_slice::<Value>(&d.bytes).ok()
-        });
+        // Only the fields the profile names are read out of the response body: the JSON is
+        // validated once and walked without building a tree.
+        let wanted: Vec<&str> = if kind == CallKind::Auth { &self.wanted_auth } else { &self.wanted }
+            .iter()
+            .map(String::as_str)
+            .collect();
+        // An auth response is read for its token and app too: no early stop there.
+        let success = self.success_field.as_deref().filter(|_| kind != CallKind::Auth);
+        // Decode only a prefix first: the fields a verdict needs usually come first.
+        let mut resp_body = resp.map(|r| decode_body(&r.head, &r.body, PREFIX));
+        let prefix_enough = resp_body
+            .as_ref()
+            .is_none_or(|d| !d.limited || Json::parse(&d.bytes, &wanted, success).is_some_and(|j| j.stopped));
+        if !prefix_enough {
+            resp_body = resp.map(|r| decode_body(&r.head, &r.body, DEFAULT_DECODED_CAP));
+        }
+        let resp_json = resp_body.as_ref().and_then(|d| Json::parse(&d.bytes, &wanted, success));
 
         let credential = self.credential(head);
         let mut app = self.app_of_request(head, &req_fields, credential.as_deref());
         let mut issued_token = None;
         if kind == CallKind::Auth {
             if let Some(json) = &resp_json {
-                let issued =
-                    self.profile.auth.token.as_deref().and_then(|p| json.pointer(p)).and_then(Value::as_str);
-                let bound_app = self.profile.auth.app.iter().find_map(|p| json.pointer(p).and_then(scalar));
+                let issued = self.profile.auth.token.as_deref().and_then(|p| json.pointer(p));
+                let issued = issued.as_ref().and_then(Value::as_str);
+                let bound_app =
+                    self.profile.auth.app.iter().find_map(|p| json.pointer(p).as_ref().and_then(scalar));
                 if let Some(t) = issued {
-                    let fp = self.redactor.fingerprint(t.as_bytes());
+                    let fp = self.fingerprint(t.as_bytes());
                     if let Some(a) = bound_app.clone().or_else(|| app.clone()) {
                         if self.token_apps.len() >= MAX_BINDINGS {
                             self.token_apps.clear();
@@ -270,7 +369,7 @@ impl<'r> Classifier<'r> {
             server: ex.server,
             kind,
             method: head.method().to_string(),
-            path: self.redactor.uri(path),
+            path: self.shown_path(path),
             query: raw_query.map(|q| self.redactor.query(q)).unwrap_or_default(),
             key,
             call_key,
@@ -293,27 +392,44 @@ impl<'r> Classifier<'r> {
         })
     }
 
-    fn kind(&self, method: &str, path: &str) -> CallKind {
+    fn kind(&mut self, method: &str, path: &str) -> CallKind {
+        // Paths repeat: match the patterns once per distinct path.
+        let by_path = match self.path_kinds.get(path) {
+            Some(k) => *k,
+            None => {
+                let c = &self.profile.calls;
+                let any = |pats: &[String]| pats.iter().any(|p| path_matches(p, path));
+                let k = if any(&c.auth) {
+                    Some(CallKind::Auth)
+                } else if any(&c.mutations) {
+                    Some(CallKind::Mutation)
+                } else if any(&c.reads) {
+                    Some(CallKind::Read)
+                } else {
+                    None
+                };
+                if self.path_kinds.len() >= 65_536 {
+                    self.path_kinds.clear();
+                }
+                self.path_kinds.insert(path.into(), k);
+                k
+            }
+        };
         let c = &self.profile.calls;
-        let any = |pats: &[String]| pats.iter().any(|p| path_matches(p, path));
-        if any(&c.auth) {
-            CallKind::Auth
-        } else if any(&c.mutations) {
-            CallKind::Mutation
-        } else if any(&c.reads) {
-            CallKind::Read
-        } else if c.mutation_methods.iter().any(|m| m.eq_ignore_ascii_case(method))
-            || c.other == CallKindName::Mutation
-        {
-            CallKind::Mutation
-        } else {
-            CallKind::Read
+        match by_path {
+            Some(k) => k,
+            None if c.mutation_methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+                || c.other == CallKindName::Mutation =>
+            {
+                CallKind::Mutation
+            }
+            None => CallKind::Read,
         }
     }
 
     /// Fingerprint of the first credential header present (never for Basic: it holds a
     /// password).
-    fn credential(&self, head: &Head) -> Option<String> {
+    fn credential(&mut self, head: &Head) -> Option<String> {
         for name in &self.profile.credentials.token_headers {
             let Some(v) = head.header_str(name) else { continue };
             if v.is_empty() {
@@ -324,7 +440,8 @@ impl<'r> Classifier<'r> {
                 Some((scheme, _)) if scheme.eq_ignore_ascii_case("basic") => return None,
                 _ => v,
             };
-            return Some(self.redactor.fingerprint(token.as_bytes()));
+            let token = token.as_bytes().to_vec();
+            return Some(self.fingerprint(&token));
         }
         None
     }
@@ -344,7 +461,7 @@ impl<'r> Classifier<'r> {
         &self,
         ex: &Exchange,
         req: &Head,
-        json: Option<&Value>,
+        json: Option<&Json<'_>>,
         from_log: bool,
     ) -> (Outcome, Marker, Option<String>, Option<String>, bool) {
         let p = &self.profile;
@@ -358,14 +475,15 @@ impl<'r> Classifier<'r> {
         };
         let h = &resp.head;
         let status = h.status();
-        let code = p.rejection.code_field.as_deref().and_then(|f| json?.pointer(f)).and_then(scalar);
+        let code = p.rejection.code_field.as_deref().and_then(|f| json?.pointer(f)).as_ref().and_then(scalar);
         let message = p
             .rejection
             .message_field
             .as_deref()
             .and_then(|f| json?.pointer(f))
+            .as_ref()
             .and_then(Value::as_str)
-            .map(|m| shorten(&self.redactor.text(m), 120));
+            .map(|m| shorten(&self.redactor.text(&shorten(m, 400)), 120));
         let marker = if from_log { self.logged_marker(req, h) } else { self.marker(req, h) };
         let header_rejects = match (&p.rejection.header, &p.rejection.header_value) {
             (Some(name), Some(value)) => h.header_str(name).is_some_and(|v| v.eq_ignore_ascii_case(value)),
@@ -390,10 +508,14 @@ impl<'r> Classifier<'r> {
         } else if status >= 500 {
             Outcome::ServerError
         } else {
-            let success = p.success.field.as_deref().and_then(|f| json?.pointer(f)).and_then(Value::as_bool);
+            let success =
+                p.success.field.as_deref().and_then(|f| json?.pointer(f)).as_ref().and_then(Value::as_bool);
             match (p.success.field.is_some(), success) {
                 (true, Some(false)) => Outcome::AppError,
-                (true, None) if body_broken || (json.is_none() && resp.body.len > 0 && resp.body.capped) => {
+                (true, None)
+                    if body_broken
+                        || (resp.body.len > 0 && json.is_none_or(|j| !j.complete) && resp.body.capped) =>
+                {
                     Outcome::Unknown
                 }
                 _ if matches!(marker, Marker::Absent | Marker::OtherCase(..)) && status == 200 => {
@@ -465,13 +587,21 @@ impl<'r> Classifier<'r> {
     }
 
     /// The call key: a hash of the canonical call, and its redacted text.
-    fn call_key(&self, method: &str, path: &str, fields: &Fields) -> (u64, String) {
-        let volatile = &self.profile.fields.volatile;
-        let keep = |name: &str| {
-            self.redactor.secret_kind(name).is_none()
-                && !volatile.iter().any(|v| v.eq_ignore_ascii_case(name))
-                && !self.profile.credentials.app_headers.iter().any(|h| h.eq_ignore_ascii_case(name))
-        };
+    fn call_key(&mut self, method: &str, path: &str, fields: &Fields) -> (u64, String) {
+        // Decide once per distinct field name.
+        for name in fields.names() {
+            if !self.kept_names.contains_key(name) {
+                let keep = self.redactor.secret_kind(name).is_none()
+                    && !self.profile.fields.volatile.iter().any(|v| v.eq_ignore_ascii_case(name))
+                    && !self.profile.credentials.app_headers.iter().any(|h| h.eq_ignore_ascii_case(name));
+                if self.kept_names.len() >= 65_536 {
+                    self.kept_names.clear();
+                }
+                self.kept_names.insert(name.to_string(), keep);
+            }
+        }
+        let kept = &self.kept_names;
+        let keep = |name: &str| kept.get(name).copied().unwrap_or(false);
         let mut query: Vec<(&str, &str)> =
             fields.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).filter(|(k, _)| keep(k)).collect();
         query.sort_unstable();
@@ -507,7 +637,7 @@ impl<'r> Classifier<'r> {
         );
         let mut h = std::hash::DefaultHasher::new();
         canonical.hash(&mut h);
-        (h.finish(), shorten(&self.redactor.text(&canonical), KEY_SHOWN))
+        (h.finish(), shorten(&self.redactor.text(&shown_prefix(&canonical, KEY_SHOWN)), KEY_SHOWN))
     }
 }
 
@@ -576,6 +706,115 @@ fn shorten(s: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+/// The first `max` characters of `s`, extended to the end of a token-like run so that a
+/// token is never cut in half before scrubbing (a half token would not be recognised).
+fn shown_prefix(s: &str, max: usize) -> &str {
+    let Some((cut, _)) = s.char_indices().nth(max) else { return s };
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "-_.+/=%~".contains(c);
+    let end = s[cut..].char_indices().find(|(_, c)| !token_char(*c)).map_or(s.len(), |(i, _)| cut + i);
+    &s[..end]
+}
+
+/// The top-level fields of a JSON object body that a profile reads, found in one scan that
+/// stops as soon as all of them were seen (a large body costs a prefix scan, not a tree).
+pub struct Json<'a> {
+    /// The wanted top-level fields found, as raw JSON.
+    found: Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>,
+    /// Did the scan reach the end of a valid document (or stop early by choice)?
+    complete: bool,
+    /// Did it stop early because it had what it needed?
+    stopped: bool,
+}
+
+const STOP: &str = "dupcall: all wanted fields found";
+
+struct TopFields<'a, 'w> {
+    wanted: &'w [&'w str],
+    /// A success field whose value `true` settles the verdict.
+    success: Option<&'w str>,
+    found: &'w mut Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for TopFields<'de, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TopFields<'de, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        use serde::de::Error;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if self.wanted.contains(&k.as_ref()) && !self.found.iter().any(|(f, _)| *f == k) {
+                let v: &'de serde_json::value::RawValue = map.next_value()?;
+                let settled = self.success == Some(k.as_ref()) && v.get() == "true";
+                self.found.push((k, v));
+                if self.found.len() == self.wanted.len() || settled {
+                    return Err(A::Error::custom(STOP));
+                }
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Json<'a> {
+    /// Scans a JSON object for the `wanted` top-level fields; `None` if it is not an object.
+    /// A cut body (a gap, a cap) still yields the fields before the cut.
+    pub fn parse(bytes: &'a [u8], wanted: &[&str], success: Option<&str>) -> Option<Json<'a>> {
+        use serde::de::DeserializeSeed;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return None;
+        }
+        let mut found = Vec::new();
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let (complete, stopped) =
+            match (TopFields { wanted, success, found: &mut found }).deserialize(&mut de) {
+                Ok(()) => (de.end().is_ok(), false),
+                Err(e) => {
+                    let stop = e.to_string().starts_with(STOP);
+                    (stop, stop)
+                }
+            };
+        Some(Json { found, complete, stopped })
+    }
+
+    /// The value at a JSON pointer (`/data/token`) whose first segment was wanted.
+    pub fn pointer(&self, pointer: &str) -> Option<Value> {
+        use serde_json::value::RawValue;
+        let mut tokens = pointer.strip_prefix('/')?.split('/');
+        let first = unescape_pointer(tokens.next()?);
+        let mut cur: &RawValue = self.found.iter().find(|(k, _)| *k == first).map(|(_, v)| *v)?;
+        for token in tokens {
+            let token = unescape_pointer(token);
+            let text = cur.get().trim_start();
+            cur = if text.starts_with('{') {
+                let map: std::collections::BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
+                    serde_json::from_str(cur.get()).ok()?;
+                map.get(token.as_ref()).copied()?
+            } else if text.starts_with('[') {
+                let items: Vec<&RawValue> = serde_json::from_str(cur.get()).ok()?;
+                items.get(token.parse::<usize>().ok()?).copied()?
+            } else {
+                return None;
+            };
+        }
+        serde_json::from_str(cur.get()).ok()
+    }
+}
+
+/// A JSON-pointer segment with `~1` and `~0` undone.
+fn unescape_pointer(t: &str) -> std::borrow::Cow<'_, str> {
+    if t.contains('~') { t.replace("~1", "/").replace("~0", "~").into() } else { t.into() }
+}
+
 fn strip_json(v: &mut Value, keep: &impl Fn(&str) -> bool) {
     match v {
         Value::Object(map) => {
@@ -619,6 +858,17 @@ impl Fields {
         Fields { query, body }
     }
 
+    /// Every field name (query, form, JSON keys at any depth).
+    fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.query.iter().map(|(k, _)| k.as_str()).collect();
+        match &self.body {
+            Body::Form(p) => v.extend(p.iter().map(|(k, _)| k.as_str())),
+            Body::Json(j) => json_keys(j, &mut v),
+            Body::Raw(_) => {}
+        }
+        v
+    }
+
     /// A field from the query, the form body, or a top-level JSON key / JSON pointer.
     fn get(&self, name: &str) -> Option<String> {
         if name.starts_with('/') {
@@ -633,6 +883,19 @@ impl Fields {
             Body::Json(Value::Object(m)) => m.get(name).and_then(scalar),
             _ => None,
         })
+    }
+}
+
+fn json_keys<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                out.push(k);
+                json_keys(x, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| json_keys(x, out)),
+        _ => {}
     }
 }
 

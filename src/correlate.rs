@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::classify::{Call, CallKind, Marker, Outcome};
-use crate::exchange::Timestamp;
+use crate::exchange::{Flags, Timestamp};
 
 /// A row's label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -244,6 +244,21 @@ struct CallerState {
     last_seen: Timestamp,
 }
 
+/// A mutation whose call key is incomplete.
+#[derive(Clone, Debug)]
+struct Uncertain {
+    id: u64,
+    time: Timestamp,
+    host: String,
+    method: String,
+    path: String,
+}
+
+/// Did the request lose bytes, so that its call key may not be the call's?
+fn key_incomplete(c: &Call) -> bool {
+    c.flags.has(Flags::REQUEST_GAP) || c.flags.has(Flags::REQUEST_TRUNCATED)
+}
+
 /// Per-caller state bounds.
 const MAX_PER_CALLER: usize = 200_000;
 const MAX_AUTHS: usize = 1_000;
@@ -251,6 +266,10 @@ const MAX_AUTHS: usize = 1_000;
 /// Labels calls as they come, in request-time order.
 pub struct Correlator {
     settings: Settings,
+    /// Recent mutations whose request lost bytes (gap, cut): their call key, and maybe
+    /// their caller, are not the call's, so a later identical call cannot find them by
+    /// key. Matched by client host, method and path instead.
+    uncertain: VecDeque<Uncertain>,
     callers: HashMap<String, CallerState>,
     next_id: u64,
     pushed: u64,
@@ -259,7 +278,7 @@ pub struct Correlator {
 impl Correlator {
     /// A correlator.
     pub fn new(settings: Settings) -> Self {
-        Correlator { settings, callers: HashMap::new(), next_id: 1, pushed: 0 }
+        Correlator { settings, uncertain: VecDeque::new(), callers: HashMap::new(), next_id: 1, pushed: 0 }
     }
 
     /// Labels one call; `None` for a read when reads are not reported.
@@ -288,6 +307,9 @@ impl Correlator {
         while state.auths.front().is_some_and(|a| a.time.0 < horizon) {
             state.auths.pop_front();
         }
+        while self.uncertain.front().is_some_and(|u| u.time.0 < horizon) {
+            self.uncertain.pop_front();
+        }
 
         let row = match call.kind {
             CallKind::Auth => {
@@ -305,17 +327,50 @@ impl Correlator {
             CallKind::Read => simple_row(id, call, Label::Read, "A read: no side effect.".to_string()),
             CallKind::Mutation => {
                 let prior = state.by_key.get(&call.key).filter(|p| p.time.0 >= horizon).cloned();
-                let row = match prior {
-                    None => {
+                let incomplete = key_incomplete(&call);
+                // An earlier call with the same method and path whose request lost bytes may
+                // be this very call: its key could not be compared.
+                let maybe = self
+                    .uncertain
+                    .iter()
+                    .rev()
+                    .find(|u| u.host == call.host && u.method == call.method && u.path == call.path)
+                    .cloned();
+                // ... unless an identical call came after it.
+                let maybe = maybe.filter(|u| prior.as_ref().is_none_or(|p| p.id < u.id));
+                let row = match (prior, maybe) {
+                    (_, Some(u)) => Row {
+                        id,
+                        gap_ms: Some(call.time.millis_since(u.time)),
+                        label: Label::Ambiguous,
+                        repeat_of: Some(u.id),
+                        refresh_id: None,
+                        double_execution: Some(DoubleExecution::Unknown),
+                        confidence: Confidence::Inferred,
+                        evidence: format!(
+                            "May repeat #{}, the same {} {} whose request lost bytes in a capture gap: its call key could not be compared.",
+                            u.id, call.method, call.path
+                        ),
+                        cause: Some(Cause::Unknown),
+                        call,
+                    },
+                    (None, None) => {
                         let w = crate::profile::duration_text::format(self.settings.window);
-                        simple_row(
+                        let mut row = simple_row(
                             id,
                             call,
                             Label::Original,
                             format!("No earlier identical call by this caller within {w}."),
-                        )
+                        );
+                        if incomplete {
+                            row.confidence = Confidence::Inferred;
+                            row.evidence = format!(
+                                "No earlier identical call by this caller within {w}, as far as can be told: this request lost bytes in a capture gap, so its call key is incomplete."
+                            );
+                        }
+                        row
                     }
-                    Some(p) => {
+                    (Some(p), None) => {
                         let decision = decide(&self.settings, &p, &call, &state.auths);
                         Row {
                             id,
@@ -332,6 +387,18 @@ impl Correlator {
                     }
                 };
                 let c = &row.call;
+                if incomplete {
+                    self.uncertain.push_back(Uncertain {
+                        id,
+                        time: c.time,
+                        host: c.host.clone(),
+                        method: c.method.clone(),
+                        path: c.path.clone(),
+                    });
+                    if self.uncertain.len() > MAX_AUTHS {
+                        self.uncertain.pop_front();
+                    }
+                }
                 state.by_key.insert(
                     c.key,
                     Prior {

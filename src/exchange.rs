@@ -237,12 +237,18 @@ impl Head {
 
     /// First header value whose name matches case-insensitively (as HTTP says).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        // Compared as bytes: no UTF-8 check per lookup (this is on every call's hot path).
+        let name = name.as_bytes();
+        self.headers
+            .iter()
+            .find(|(n, _)| n.get(&self.raw).eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.get(&self.raw))
     }
 
     /// First header value whose name matches exactly, letter case included.
     pub fn header_exact(&self, name: &str) -> Option<&[u8]> {
-        self.headers().find(|(n, _)| *n == name).map(|(_, v)| v)
+        let name = name.as_bytes();
+        self.headers.iter().find(|(n, _)| n.get(&self.raw) == name).map(|(_, v)| v.get(&self.raw))
     }
 
     /// Header value as text (lossy: invalid UTF-8 becomes empty).

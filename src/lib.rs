@@ -23,6 +23,7 @@ pub mod correlate;
 pub mod decode;
 pub mod diag;
 pub mod exchange;
+pub mod generate;
 pub mod http;
 pub mod input;
 pub mod logs;

@@ -150,6 +150,14 @@ impl Ord for Pending {
     }
 }
 
+/// Statuses that proxies log when no response reached the client: nginx's 499 (the client
+/// closed the connection before the response, e.g. its timeout fired) and 444 (nginx closed
+/// the connection without answering). Read as a request without a response (`no-response`),
+/// not as a 4xx the client was sent: the upstream may well have done the work.
+pub fn means_no_response(status: u16) -> bool {
+    matches!(status, 444 | 499)
+}
+
 /// One log line as an exchange: the request head from the logged fields, the response head
 /// from the status and logged response headers, body sizes only.
 pub fn to_exchange(rec: &LogRecord, input: InputId) -> Exchange {
@@ -181,7 +189,7 @@ pub fn to_exchange(rec: &LogRecord, input: InputId) -> Exchange {
         end_origin: origin,
         body: Body::default(),
     };
-    let response = rec.status.filter(|s| *s >= 100).map(|status| {
+    let response = rec.status.filter(|s| *s >= 100 && !means_no_response(*s)).map(|status| {
         let rh: Vec<(&str, &str)> =
             rec.response_headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         Message {
@@ -198,4 +206,47 @@ pub fn to_exchange(rec: &LogRecord, input: InputId) -> Exchange {
         flags.set(Flags::NO_RESPONSE);
     }
     Exchange { input, conn: 0, client, server, request: Some(request), response, interim: Vec::new(), flags }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchanges(log: &str) -> Vec<Exchange> {
+        let mut out = Vec::new();
+        let mut diag = Diagnostics::default();
+        let opts = LogOptions::default();
+        log_exchanges(log.as_bytes(), 0, "t", &opts, &mut diag, &mut |e| out.push(e)).unwrap();
+        out
+    }
+
+    #[test]
+    fn nginx_499_and_444_are_requests_without_a_response() {
+        let log = concat!(
+            "127.0.0.1 - - [26/Nov/2026:03:28:21 +0000] \"POST /openApi/runJob HTTP/1.1\" 499 0 \"-\" \"okhttp/3.14.9\"\n",
+            "127.0.0.1 - - [26/Nov/2026:03:28:21 +0000] \"POST /openApi/runJob HTTP/1.1\" 444 0 \"-\" \"okhttp/3.14.9\"\n",
+            "127.0.0.1 - - [26/Nov/2026:03:28:21 +0000] \"POST /openApi/runJob HTTP/1.1\" 400 0 \"-\" \"okhttp/3.14.9\"\n",
+        );
+        let ex = exchanges(log);
+        assert_eq!(ex.len(), 3);
+        for e in &ex[..2] {
+            assert!(e.response.is_none());
+            assert!(e.flags.has(Flags::NO_RESPONSE));
+        }
+        assert_eq!(ex[2].status(), Some(400));
+    }
+
+    #[test]
+    fn lines_are_reordered_by_request_start() {
+        // nginx writes at the end: the 2 s request started first although logged last.
+        let fmt = r#"nginx:$msec "$request" $status $request_time"#;
+        let log =
+            "1700000002.100 \"POST /b HTTP/1.1\" 200 0.050\n1700000002.200 \"POST /a HTTP/1.1\" 200 2.000\n";
+        let mut out = Vec::new();
+        let mut diag = Diagnostics::default();
+        let opts = LogOptions { format: Some(fmt.to_string()), ..LogOptions::default() };
+        log_exchanges(log.as_bytes(), 0, "t", &opts, &mut diag, &mut |e| out.push(e)).unwrap();
+        let uris: Vec<&str> = out.iter().map(|e| e.request.as_ref().unwrap().head.uri()).collect();
+        assert_eq!(uris, ["/a", "/b"]);
+    }
 }

@@ -11,6 +11,7 @@ use crate::capture::{CaptureError, CaptureReader, CaptureStats};
 use crate::decode::{Decoded, decode};
 use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{Exchange, InputId, Origin, Timestamp};
+use crate::http::decode::{DEFAULT_DECODED_CAP, exceeds_cap};
 use crate::http::{HttpConfig, HttpHandler, HttpStats};
 use crate::reassembly::{At, Limits, Reassembler, ReassemblyStats};
 
@@ -38,6 +39,41 @@ pub struct CaptureSummary {
     pub out_of_order: u64,
 }
 
+/// Warns about the body limits an exchange reached: a body longer than `--body-cap` (only
+/// its first bytes are kept for classification) and a `Content-Encoding` that decodes past
+/// the inspection cap (a possible decompression bomb; only its first bytes are inspected).
+fn body_limits(ex: &Exchange, input: InputId, http: &HttpConfig, diag: &mut Diagnostics) {
+    for (what, m) in [("request", ex.request.as_ref()), ("response", ex.response.as_ref())] {
+        let Some(m) = m else { continue };
+        if m.body.len > http.body_cap as u64 && m.body.missing == 0 {
+            diag.warn(
+                WarningKind::BodyCap,
+                input,
+                Some(m.origin),
+                Some(ex.conn),
+                format!(
+                    "a {what} body of {} bytes is longer than the body cap; only its first {} bytes are kept for classification (raise --body-cap)",
+                    m.body.len, http.body_cap
+                ),
+            );
+        }
+        if exceeds_cap(&m.head, &m.body, DEFAULT_DECODED_CAP) {
+            diag.warn(
+                WarningKind::DecompressionLimit,
+                input,
+                Some(m.origin),
+                Some(ex.conn),
+                format!(
+                    "a {what} body decodes ({}) to more than {} bytes, a possible decompression bomb; only its first {} decoded bytes are inspected",
+                    m.head.header_str("content-encoding").unwrap_or("?").trim(),
+                    DEFAULT_DECODED_CAP,
+                    DEFAULT_DECODED_CAP
+                ),
+            );
+        }
+    }
+}
+
 /// Runs the whole pipeline over one capture.
 pub fn capture_exchanges<R: Read + Send>(
     reader: R,
@@ -58,7 +94,10 @@ pub fn capture_exchanges<R: Read + Send>(
         match decode(&frame) {
             Decoded::Tcp(seg) => {
                 reasm.segment(&seg, at, &mut http, diag);
-                http.orderer.drain(emit);
+                http.orderer.drain(&mut |ex| {
+                    body_limits(&ex, input, &opts.http, diag);
+                    emit(ex)
+                });
             }
             Decoded::Other => non_tcp += 1,
             Decoded::Fragment => {
@@ -94,7 +133,10 @@ pub fn capture_exchanges<R: Read + Send>(
     });
     // Whatever ended the input, everything decoded so far is flushed.
     reasm.finish(last, &mut http, diag);
-    http.orderer.flush(emit);
+    http.orderer.flush(&mut |ex| {
+        body_limits(&ex, input, &opts.http, diag);
+        emit(ex)
+    });
     let capture = stats?;
     Ok(CaptureSummary {
         capture,

@@ -366,6 +366,13 @@ impl<C> Reassembler<C> {
         let ack = if seg.flags.ack { conn.halves[1 - d].offset(seg.ack) } else { None };
         let Some(off) = conn.halves[d].offset(seq) else { return };
 
+        // The sender acknowledged bytes of the other direction we never saw: those are gaps,
+        // and they came before this segment's bytes (the sender had received them when it
+        // sent these), so they are declared first: a request lost in a gap must be known
+        // before the response sent after it is paired.
+        if let Some(a) = ack {
+            self.ack_gap(key, dir.other(), a, !seg.payload.is_empty(), at, handler, diag);
+        }
         if !seg.payload.is_empty() || seg.missing > 0 {
             self.payload(key, dir, off, seg, ack, at, handler, diag);
         }
@@ -376,10 +383,6 @@ impl<C> Reassembler<C> {
             if half.fin_at.is_none() && fin >= half.next {
                 half.fin_at = Some(fin);
             }
-        }
-        // The peer acknowledged bytes of ours we never saw: those are gaps.
-        if let Some(a) = ack {
-            self.ack_gap(key, dir.other(), a, !seg.payload.is_empty(), at, handler, diag);
         }
         if seg.flags.rst {
             if let Some(conn) = self.conns.get_mut(&key) {
@@ -644,6 +647,7 @@ impl<C> Reassembler<C> {
                 if start > half.next {
                     self.stats.gaps += 1;
                     self.stats.gap_bytes += start - half.next;
+                    warn_lost(diag, self.input, info.id, dir, half.next, start - half.next, at);
                     handler.gap(&mut app, &info, dir, half.next, start - half.next, h.at, diag);
                     half.next = start;
                 }
@@ -665,6 +669,7 @@ impl<C> Reassembler<C> {
             if let Some(f) = half.fin_at.filter(|&f| f > half.next) {
                 self.stats.gaps += 1;
                 self.stats.gap_bytes += f - half.next;
+                warn_lost(diag, self.input, info.id, dir, half.next, f - half.next, at);
                 handler.gap(&mut app, &info, dir, half.next, f - half.next, at, diag);
                 half.next = f;
             }
@@ -805,6 +810,17 @@ fn hold(
     }
     half.held_bytes += added;
     added
+}
+
+/// The `tcp-gap` warning for bytes found lost when a connection ends.
+fn warn_lost(diag: &mut Diagnostics, input: InputId, conn: u64, dir: Dir, from: u64, len: u64, at: At) {
+    diag.warn(
+        WarningKind::TcpGap,
+        input,
+        Some(Origin::Frame(at.frame)),
+        Some(conn),
+        format!("{len} bytes {} at stream offset {from} were not captured", dir_name(dir)),
+    );
 }
 
 fn dir_name(dir: Dir) -> &'static str {

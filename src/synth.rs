@@ -55,6 +55,11 @@ impl<W: Write> PcapWriter<W> {
     pub fn into_inner(self) -> W {
         self.out
     }
+
+    /// The underlying writer, borrowed.
+    pub fn inner_ref(&self) -> &W {
+        &self.out
+    }
 }
 
 /// Writes a pcapng file: one section, interfaces added on demand.

@@ -110,9 +110,11 @@ pub struct JsonMapping {
 const DEFAULT_RULES: &[(&str, DefaultTarget)] = {
     use DefaultTarget as D;
     &[
+        // The finest first: nginx JSON formats often carry `$msec` next to the whole-second
+        // `$time_iso8601`/`$time_local`, and the first key present wins.
+        ("msec", D::Time(TimeIs::End)),
         ("time_iso8601", D::Time(TimeIs::End)),
         ("time_local", D::Time(TimeIs::End)),
-        ("msec", D::Time(TimeIs::End)),
         ("start_time", D::Time(TimeIs::Start)),
         ("StartUTC", D::Time(TimeIs::Start)),
         ("StartLocal", D::Time(TimeIs::Start)),

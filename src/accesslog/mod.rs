@@ -24,6 +24,12 @@
 //! | generic `combined` / `common` (detected) | unknown (nginx: end, Apache: start) | the logged time |
 //! | JSON `@timestamp` `timestamp` `time` `ts` | unknown | the logged time |
 //!
+//! "end − duration" subtracts only the whole seconds of the duration when the end is
+//! logged to the second (`$time_local`, `%t`): the start then still lies in the possible
+//! range, and requests shorter than a second keep their log order instead of being sorted
+//! by duration. When a format logs the end twice (`[$time_local] … $msec`), the finer
+//! value of the same second is used.
+//!
 //! [`LogRecord::time_basis`] says which rule applied. Tomcat's `%D` is milliseconds up to
 //! Tomcat 9 and microseconds from Tomcat 10: `tomcat:` assumes 10+, `tomcat9:` ≤ 9, and
 //! detection guesses from the values (see [`LogFormat::detect`]).

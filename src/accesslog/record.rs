@@ -15,7 +15,9 @@ pub enum TimeBasis {
     /// The log wrote the request start (Apache `%t`, Envoy `START_TIME`, Traefik `StartUTC`,
     /// Tomcat `%{begin:…}t`): `time == logged_time`, exact to the log's resolution.
     Start,
-    /// The log wrote the end (log-write time) and the request duration: `time = end − duration`.
+    /// The log wrote the end (log-write time) and the request duration: `time = end − duration`
+    /// (only the duration's whole seconds when the end is logged to the second, so requests
+    /// shorter than a second keep their log order).
     EndMinusDuration,
     /// The log wrote the end and no duration: `time == logged_time`, late by the (unknown)
     /// request duration.

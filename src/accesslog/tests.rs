@@ -211,10 +211,12 @@ line_cases! {
     }
     nginx_request_time_gives_start: nginx(
         r#"$remote_addr:$remote_port [$time_local] "$request" $status $body_bytes_sent $request_time "$http_x_forwarded_for" $sent_http_x_powerjob_auth_passed"#),
-        r#"10.0.0.5:51234 [10/Jun/2024:12:00:01 +0800] "POST /openApi/disableJob HTTP/1.1" 200 48 0.250 "203.0.113.9, 10.0.0.1" true"# => {
+        r#"10.0.0.5:51234 [10/Jun/2024:12:00:01 +0800] "POST /openApi/disableJob HTTP/1.1" 200 48 2.250 "203.0.113.9, 10.0.0.1" true"# => {
         "remote_addr": "10.0.0.5", "remote_port": "51234",
-        "time": "2024-06-10T04:00:00.750000Z", "logged_time": "2024-06-10T04:00:01.000000Z",
-        "basis": "end-minus-duration", "request_time": "0.250000",
+        // `$time_local` is whole seconds: only the whole seconds of the duration are
+        // subtracted (the end lies in [01, 02), so the start lies in [58.75, 59.75)).
+        "time": "2024-06-10T03:59:59.000000Z", "logged_time": "2024-06-10T04:00:01.000000Z",
+        "basis": "end-minus-duration", "request_time": "2.250000",
         "resp.X-Powerjob-Auth-Passed": "true", "client_ip": "203.0.113.9",
     }
     nginx_ipv6_with_port: nginx(r#"$remote_addr:$remote_port [$time_local] "$request" $status"#),
@@ -224,6 +226,19 @@ line_cases! {
     nginx_msec_and_iso: nginx(r#"$msec $time_iso8601 "$request" $status"#),
         r#"1718000000.123 2024-06-10T06:13:20+00:00 "GET / HTTP/1.1" 200"# => {
         "time": "2024-06-10T06:13:20.123000Z", "basis": "end",
+    }
+    // `combined` with `$request_time` and `$msec` appended: the millisecond end time
+    // refines the whole-second `$time_local`, so the start is exact to the millisecond.
+    nginx_time_local_refined_by_msec: nginx(
+        r#"[$time_local] "$request" $status rt=$request_time msec=$msec"#),
+        r#"[10/Jun/2024:12:00:01 +0800] "POST /openApi/runJob HTTP/1.1" 200 rt=0.005 msec=1717992001.629"# => {
+        "time": "2024-06-10T04:00:01.624000Z", "logged_time": "2024-06-10T04:00:01.000000Z",
+        "basis": "end-minus-duration",
+    }
+    // A finer time of another second does not replace the first: the fields disagree.
+    nginx_time_local_kept_when_msec_disagrees: nginx(r#"[$time_local] "$request" $status $msec"#),
+        r#"[10/Jun/2024:12:00:01 +0800] "POST /openApi/runJob HTTP/1.1" 200 1717992002.500"# => {
+        "time": "2024-06-10T04:00:01.000000Z", "basis": "end",
     }
     nginx_pasted_directive_json_escape: nginx(
         "log_format api escape=json '[$time_local] \"$request\" $status '\n  '\"$http_user_agent\" \"$http_x_powerjob_app_id\" \"$http_authorization\"';"),
@@ -256,8 +271,8 @@ line_cases! {
         "request_time": "0.001500", "time": T0, "basis": "start", "body_bytes": "0",
     }
     apache_end_time_minus_duration: apache(r#"%{end:%d/%b/%Y:%H:%M:%S %z}t "%r" %>s %{ms}T"#),
-        r#"10/Oct/2000:13:55:36 -0700 "GET / HTTP/1.1" 200 250"# => {
-        "time": "2000-10-10T20:55:35.750000Z", "logged_time": T0, "basis": "end-minus-duration",
+        r#"10/Oct/2000:13:55:36 -0700 "GET / HTTP/1.1" 200 2250"# => {
+        "time": "2000-10-10T20:55:34.000000Z", "logged_time": T0, "basis": "end-minus-duration",
     }
     apache_msec_frac_split_time: apache(r#"[%{%d/%b/%Y:%H:%M:%S}t.%{msec_frac}t %{%z}t] "%r" %>s"#),
         r#"[10/Oct/2000:13:55:36.123 -0700] "GET / HTTP/1.1" 200"# => {
@@ -284,14 +299,15 @@ line_cases! {
     }
     tomcat10_d_microseconds: tomcat(r#"%h %l %u %t "%r" %s %b %D"#),
         format!("{COMMON_LINE} 2500") => {
-        "time": "2000-10-10T20:55:35.997500Z", "request_time": "0.002500", "basis": "end-minus-duration",
+        // A whole-second end minus a sub-second duration stays the logged second.
+        "time": T0, "request_time": "0.002500", "basis": "end-minus-duration",
     }
     tomcat9_d_milliseconds: spec(r#"tomcat9:%h %l %u %t "%r" %s %b %D"#),
         format!("{COMMON_LINE} 250") => {
-        "time": "2000-10-10T20:55:35.750000Z", "request_time": "0.250000",
+        "time": T0, "request_time": "0.250000",
     }
     tomcat_t_fractional_seconds: named("tomcat-common-T"), format!("{COMMON_LINE} 0.015") => {
-        "time": "2000-10-10T20:55:35.985000Z", "request_time": "0.015000",
+        "time": T0, "request_time": "0.015000",
     }
     tomcat_begin_msec: tomcat(r#"%{begin:msec}t "%r" %s %D"#),
         r#"971211336250 "GET / HTTP/1.1" 200 9000"# => {
@@ -327,9 +343,14 @@ line_cases! {
     }
     json_nginx: named("json"),
         r#"{"time_iso8601":"2024-06-10T12:00:01+08:00","remote_addr":"10.0.0.5","request":"POST /openApi/runJob HTTP/1.1","status":"200","body_bytes_sent":"48","request_time":"0.250","http_x_forwarded_for":"203.0.113.9","http_user_agent":"okhttp/4","sent_http_x_powerjob_auth_passed":"","http_x_powerjob_app_id":"3"}"# => {
-        "time": "2024-06-10T04:00:00.750000Z", "basis": "end-minus-duration", "method": "POST",
+        "time": "2024-06-10T04:00:01.000000Z", "basis": "end-minus-duration", "method": "POST",
         "uri": "/openApi/runJob", "status": "200", "body_bytes": "48", "client_ip": "203.0.113.9",
         "resp.X-Powerjob-Auth-Passed": "", "req.X-Powerjob-App-Id": "3", "req.User-Agent": "okhttp/4",
+    }
+    // `$msec` beside `$time_iso8601`: the millisecond time wins, whatever the key order.
+    json_nginx_msec_beats_iso: named("json"),
+        r#"{"time_iso8601":"2024-06-10T12:00:01+08:00","msec":"1717992001.629","request":"POST /openApi/runJob HTTP/1.1","status":"200","request_time":"0.005"}"# => {
+        "time": "2024-06-10T04:00:01.624000Z", "basis": "end-minus-duration",
     }
     json_envoy: named("json"),
         r#"{"start_time":"2024-06-10T04:00:00.750Z","method":"POST","path":"/openApi/runJob?x=1","protocol":"HTTP/1.1","response_code":200,"bytes_sent":48,"duration":250,"downstream_remote_address":"10.0.0.5:51234","x_forwarded_for":"203.0.113.9","user_agent":"okhttp","authority":"oms:7700","request_id":"abc","x_envoy_attempt_count":"2"}"# => {
@@ -554,6 +575,36 @@ fn reader_keeps_file_order_for_equal_times() {
         .collect();
     let want: Vec<String> = (0..50).map(|i| format!("/openApi/runJob?i={i}")).collect();
     assert_eq!(got, want);
+}
+
+/// Tomcat's `%t` and nginx's `$time_local` are the END to the second; subtracting a
+/// millisecond duration from them sorted requests of one second by duration. Sequential
+/// calls (P, the auth call, P's retry) written in that order must keep it, and a request of
+/// several seconds still moves back by its whole seconds.
+#[test]
+fn whole_second_end_minus_duration_keeps_log_order() {
+    let f = spec(r#"tomcat9:%h %l %u %t "%r" %s %b %D"#);
+    let lines = [
+        r#"127.0.0.1 - - [26/Nov/2026:03:28:25 +0000] "POST /openApi/saveJob HTTP/1.1" 200 42 5"#,
+        r#"127.0.0.1 - - [26/Nov/2026:03:28:25 +0000] "POST /openApi/authApp HTTP/1.1" 200 294 9"#,
+        r#"127.0.0.1 - - [26/Nov/2026:03:28:25 +0000] "POST /openApi/saveJob HTTP/1.1" 200 42 1"#,
+        r#"127.0.0.1 - - [26/Nov/2026:03:28:27 +0000] "POST /openApi/runJob HTTP/1.1" 200 51 3031"#,
+    ];
+    let recs: Vec<LogRecord> = lines.iter().zip(1..).map(|(l, n)| f.parse_line(l, n).unwrap()).collect();
+    let times: Vec<String> = recs.iter().map(|r| r.time.rfc3339()).collect();
+    assert_eq!(
+        times,
+        [
+            "2026-11-26T03:28:25.000000Z",
+            "2026-11-26T03:28:25.000000Z",
+            "2026-11-26T03:28:25.000000Z",
+            "2026-11-26T03:28:24.000000Z",
+        ]
+    );
+    // With a millisecond end the whole duration is subtracted.
+    let f = nginx(r#"$msec "$request" $status $request_time"#);
+    let r = f.parse_line(r#"1795663705.272 "POST /openApi/runJob HTTP/1.1" 499 2.031"#, 1).unwrap();
+    assert_eq!(r.time.rfc3339(), "2026-11-26T03:28:23.241000Z");
 }
 
 #[test]

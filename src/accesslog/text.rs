@@ -356,24 +356,55 @@ pub(crate) struct Pending<'a> {
     pub first_time: Option<(i64, TimeIs)>,
     pub start: Option<i64>,
     pub end: Option<i64>,
+    /// Whether `start` / `end` were logged to the second only (CLF, ISO without fraction).
+    pub start_whole: bool,
+    pub end_whole: bool,
     pub parsed: Option<(Parsed, TimeIs)>,
     pub frac_nanos: Option<u32>,
     pub duration: Option<i64>,
 }
 
+const SEC: i64 = 1_000_000_000;
+
 impl<'a> Pending<'a> {
+    /// Notes one time field whose resolution is judged from its value (a whole second is
+    /// taken as second resolution).
     pub fn note_time(&mut self, ns: i64, is: TimeIs) {
+        self.note_time_res(ns, is, ns.rem_euclid(SEC) == 0);
+    }
+
+    /// Notes one time field as written (`raw`): second resolution when the text has no
+    /// fraction and the value is a whole second.
+    pub fn note_time_text(&mut self, ns: i64, is: TimeIs, raw: &str) {
+        let whole = ns.rem_euclid(SEC) == 0 && !raw.contains(['.', ',']);
+        self.note_time_res(ns, is, whole);
+    }
+
+    /// Notes one time field; `whole`: it was logged to the second only. The first field of
+    /// each meaning wins, except that a later, finer value of the same second refines a
+    /// whole-second one: nginx's `[$time_local] … $msec` (the `combined` fields with `$msec`
+    /// appended, a common way to extend it) must give the millisecond time, not the second,
+    /// or `time − $request_time` loses the order of requests within that second.
+    pub fn note_time_res(&mut self, ns: i64, is: TimeIs, whole: bool) {
         if self.first_time.is_none() {
             self.first_time = Some((ns, is));
         }
-        match is {
-            TimeIs::Start => {
-                self.start.get_or_insert(ns);
+        let (slot, slot_whole) = match is {
+            TimeIs::Start => (&mut self.start, &mut self.start_whole),
+            TimeIs::End => (&mut self.end, &mut self.end_whole),
+            TimeIs::Unknown => return,
+        };
+        match slot {
+            None => {
+                *slot = Some(ns);
+                *slot_whole = whole;
             }
-            TimeIs::End => {
-                self.end.get_or_insert(ns);
+            Some(old) => {
+                if *slot_whole && !whole && ns.div_euclid(SEC) == old.div_euclid(SEC) {
+                    *old = ns;
+                    *slot_whole = false;
+                }
             }
-            TimeIs::Unknown => {}
         }
     }
 
@@ -421,9 +452,12 @@ impl<'a> Pending<'a> {
             }
             let ns = parsed_to_nanos(&p)
                 .ok_or_else(|| LineError::malformed(rec.line, "time fields do not form a date and time"))?;
-            self.note_time(ns, is);
+            let whole = self.frac_nanos.is_none() && ns.rem_euclid(SEC) == 0;
+            self.note_time_res(ns, is, whole);
         } else if let Some(f) = self.frac_nanos {
             let f = i64::from(f);
+            self.start_whole = false;
+            self.end_whole = false;
             if let Some((t, _)) = self.first_time.as_mut() {
                 *t = t.saturating_add(f);
             }
@@ -442,6 +476,12 @@ impl<'a> Pending<'a> {
         let (time, basis) = if let Some(s) = self.start {
             (s, TimeBasis::Start)
         } else if let (Some(e), Some(d)) = (self.end, self.duration) {
+            // An end logged to the second lies in [e, e + 1 s), so the start lies in
+            // [e − d, e + 1 s − d). Subtracting only the whole seconds of d stays in that
+            // range and keeps requests shorter than a second in log order: subtracting all of
+            // d would sort them by duration instead (a 1 ms retry before the 9 ms auth call
+            // that preceded it).
+            let d = if self.end_whole { d - d.rem_euclid(SEC) } else { d };
             (e.saturating_sub(d), TimeBasis::EndMinusDuration)
         } else if let Some(e) = self.end {
             (e, TimeBasis::End)
@@ -629,14 +669,17 @@ pub(crate) fn apply_value<'a>(
             }
         }
         Kind::Time(form, is) => match form {
-            TimeForm::Clf => st.note_time(parse_clf(&v).ok_or_else(|| bad("not a CLF time"))?, *is),
-            TimeForm::Iso => st.note_time(parse_iso(&v).ok_or_else(|| bad("not an ISO 8601 time"))?, *is),
-            TimeForm::Any => st.note_time(parse_any_time(&v).ok_or_else(|| bad("not a time"))?, *is),
+            TimeForm::Clf => st.note_time_res(parse_clf(&v).ok_or_else(|| bad("not a CLF time"))?, *is, true),
+            TimeForm::Iso => {
+                st.note_time_text(parse_iso(&v).ok_or_else(|| bad("not an ISO 8601 time"))?, *is, &v)
+            }
+            TimeForm::Any => st.note_time_text(parse_any_time(&v).ok_or_else(|| bad("not a time"))?, *is, &v),
             TimeForm::Epoch(u) => {
                 let ns = parse_decimal(&v, *u)
                     .or_else(|| parse_epoch_auto(&v))
                     .ok_or_else(|| bad("not an epoch time"))?;
-                st.note_time(ns, *is)
+                let whole = *u == Unit::Seconds && !v.contains('.') && ns.rem_euclid(SEC) == 0;
+                st.note_time_res(ns, *is, whole)
             }
             TimeForm::Strftime(fmt) => {
                 let (p, _) = st.parsed.get_or_insert_with(|| (Parsed::new(), *is));

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use dupcall::analysis::{self, AnalyzeOptions, ProfileChoice, RunResult};
 use dupcall::classify::CallerMode;
 use dupcall::correlate::{DoubleExecution, Label, Settings};
@@ -111,7 +111,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let mut writer: Box<dyn ReportWriter> = match format {
         Format::Csv => Box::new(RowCsv::new(out, args.inputs.clone())?),
-        other => bail!("--format {other:?} is not available yet"),
+        Format::Json => Box::new(dupcall::report::json::JsonReport::new(out, args.inputs.clone())?),
+        Format::Md => Box::new(dupcall::report::markdown::MarkdownReport::new(out, args.inputs.clone())),
     };
     let mut write_err = None;
     let mut twice: BTreeMap<Label, u64> = BTreeMap::new();

@@ -3,6 +3,7 @@
 mod analyze;
 mod common;
 mod exchanges;
+mod generate;
 mod profiles;
 
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ enum Command {
     Exchanges(exchanges::Args),
     /// List, print or check profiles (what a service's calls mean).
     Profiles(profiles::Args),
+    /// Write a large deterministic capture for benchmarks.
+    #[command(hide = true)]
+    Generate(generate::Args),
 }
 
 /// Runs the command line; never panics on user input.
@@ -51,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(args),
         Command::Exchanges(args) => exchanges::run(args),
         Command::Profiles(args) => profiles::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

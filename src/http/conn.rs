@@ -314,6 +314,17 @@ impl HttpConn {
                 if fresh && !starts_like(role, data) {
                     // Picked up mid-stream: wait for the next message start.
                     side.state = State::Resync { tail: Vec::new() };
+                    diag.warn(
+                        WarningKind::TcpGap,
+                        h.input,
+                        Some(Origin::Frame(at.frame)),
+                        Some(info.id),
+                        format!(
+                            "the connection was picked up mid-stream: {} bytes before the first {} start are skipped (their message began before the capture)",
+                            role_name(role),
+                            role_name(role)
+                        ),
+                    );
                     return 0;
                 }
                 let key = h.orderer.open(at.frame);
@@ -866,6 +877,9 @@ impl HttpConn {
                     (_, Role::Request) => Flags::REQUEST_TRUNCATED,
                     (_, Role::Response) => Flags::RESPONSE_TRUNCATED,
                 };
+                if cut != 0 {
+                    warn_cut(h, info, role, at, diag);
+                }
                 self.finish_message(h, role, Flags(cut));
             }
             State::Head { .. } => {
@@ -894,6 +908,7 @@ impl HttpConn {
                     } else {
                         Flags::RESPONSE_TRUNCATED
                     };
+                    warn_cut(h, info, role, at, diag);
                     self.finish_message(h, role, Flags(cut));
                 }
                 State::Head { .. } => {
@@ -956,6 +971,17 @@ fn message_of(ex: &mut Exchange, role: Role) -> Option<&mut Message> {
         Role::Request => ex.request.as_mut(),
         Role::Response => ex.response.as_mut(),
     }
+}
+
+/// A body was cut short by the end of its connection or of the capture.
+fn warn_cut(h: &HttpHandler, info: &ConnInfo, role: Role, at: At, diag: &mut Diagnostics) {
+    diag.warn(
+        WarningKind::TcpGap,
+        h.input,
+        Some(Origin::Frame(at.frame)),
+        Some(info.id),
+        format!("a {} body ends before its declared length: the rest was not captured", role_name(role)),
+    );
 }
 
 fn close_words(reason: CloseReason) -> &'static str {

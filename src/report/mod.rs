@@ -7,6 +7,9 @@
 //! known at the end (summary, warnings, inputs).
 
 pub mod exchanges;
+pub mod json;
+pub mod markdown;
+pub mod mermaid;
 pub mod rows;
 
 use std::io;
