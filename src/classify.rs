@@ -637,7 +637,7 @@ impl<'r> Classifier<'r> {
         );
         let mut h = std::hash::DefaultHasher::new();
         canonical.hash(&mut h);
-        (h.finish(), shorten(&self.redactor.text(&shown_prefix(&canonical, KEY_SHOWN)), KEY_SHOWN))
+        (h.finish(), shorten(&self.redactor.text(shown_prefix(&canonical, KEY_SHOWN)), KEY_SHOWN))
     }
 }
 

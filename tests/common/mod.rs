@@ -98,3 +98,136 @@ pub fn read(rel: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
         .unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
+
+/// What a report may leave open that the intent log knows, for inputs that cannot show
+/// everything (access logs). `Lenience::default()` is what [`score`] applies.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Lenience {
+    /// Accept `double_execution=unknown` on a repeat row whose `confidence` is `inferred`
+    /// while the intent log knows yes or no: the input does not show the earlier attempt's
+    /// verdict (an access log has no response body, and without a logged marker header a
+    /// PowerJob HTTP 200 may still be `success:false`), so "unknown" is the honest answer.
+    /// Label and `repeat_of` must still be right. Counted in [`RowCheck::lenient`] as
+    /// `"inferred-unknown"`.
+    pub unknown_when_inferred: bool,
+}
+
+/// One intended mutation/auth call next to the report row at the same position.
+#[derive(Clone, Debug)]
+pub struct RowCheck {
+    /// Intent sequence number.
+    pub seq: i64,
+    /// The report row (empty when the report has fewer rows).
+    pub row: Row,
+    /// Expected label, `repeat_of` (as an intent seq) and `double_execution`.
+    pub want: (String, Option<i64>, String),
+    /// The row's label, `repeat_of` mapped back to the intent seq at that row's position,
+    /// and `double_execution`.
+    pub got: (String, Option<i64>, String),
+    /// Path, label, repeat_of and double_execution all right (under the lenience).
+    pub ok: bool,
+    /// Which lenience made it right: `"undecidable"` ([`score`]'s rule: P failed with a
+    /// server error or got no response, so the traffic cannot tell) or `"inferred-unknown"`.
+    pub lenient: Option<&'static str>,
+}
+
+impl RowCheck {
+    /// One line for a failure message.
+    pub fn describe(&self) -> String {
+        let r = &self.row;
+        let get = |k: &str| r.get(k).map(String::as_str).unwrap_or("");
+        format!(
+            "seq {} {}: got {}/repeat_of=#{}/double={} ({}) want {}/repeat_of=#{}/double={} ({})",
+            self.seq,
+            get("path"),
+            self.got.0,
+            self.got.1.map_or("-".into(), |s| s.to_string()),
+            self.got.2,
+            get("confidence"),
+            self.want.0,
+            self.want.1.map_or("-".into(), |s| s.to_string()),
+            self.want.2,
+            get("evidence")
+        )
+    }
+}
+
+/// The intent log's mutation and auth records, in send order.
+pub fn intended_calls(intent_jsonl: &str) -> Vec<serde_json::Value> {
+    intent_jsonl
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("intent line is JSON"))
+        .filter(|v: &serde_json::Value| matches!(v["role"].as_str(), Some("mutation" | "auth")))
+        .collect()
+}
+
+/// Compares report rows (mutations and auth calls, in order) with the intent log row by
+/// row, by position like [`score`]; `repeat_of` is compared as the intent sequence number
+/// found at the referenced row's position.
+pub fn check_rows(report: &[Row], intent_jsonl: &str, lenience: Lenience) -> Vec<RowCheck> {
+    let intents = intended_calls(intent_jsonl);
+    let id_to_seq: std::collections::HashMap<&str, i64> = intents
+        .iter()
+        .zip(report)
+        .filter_map(|(i, r)| Some((r.get("id")?.as_str(), i["seq"].as_i64()?)))
+        .collect();
+    let outcome_of: std::collections::HashMap<&str, &str> =
+        report.iter().map(|r| (r["id"].as_str(), r["outcome"].as_str())).collect();
+    intents
+        .iter()
+        .enumerate()
+        .map(|(n, i)| {
+            let row = report.get(n).cloned().unwrap_or_default();
+            let get = |k: &str| row.get(k).cloned().unwrap_or_default();
+            let want = (
+                i["expect_label"].as_str().unwrap_or("").to_string(),
+                i["expect_repeat_of"].as_i64(),
+                i["expect_double_execution"].as_str().unwrap_or("").to_string(),
+            );
+            let repeat_id = get("repeat_of");
+            let got = (
+                get("label"),
+                if repeat_id.is_empty() {
+                    None
+                } else {
+                    Some(id_to_seq.get(repeat_id.as_str()).copied().unwrap_or(-1))
+                },
+                get("double_execution"),
+            );
+            let is_repeat = !matches!(want.0.as_str(), "original" | "auth");
+            let p_outcome = outcome_of.get(repeat_id.as_str()).copied().unwrap_or("");
+            let mut lenient = None;
+            let double_ok = if !is_repeat || got.2 == want.2 {
+                true
+            } else if got.2 == "unknown"
+                && want.2 != "unknown"
+                && matches!(p_outcome, "server-error" | "no-response" | "unknown")
+            {
+                lenient = Some("undecidable");
+                true
+            } else if lenience.unknown_when_inferred
+                && got.2 == "unknown"
+                && want.2 != "unknown"
+                && get("confidence") == "inferred"
+            {
+                lenient = Some("inferred-unknown");
+                true
+            } else {
+                false
+            };
+            let ok = row.get("path").map(String::as_str) == i["path"].as_str()
+                && got.0 == want.0
+                && got.1 == want.1
+                && double_ok;
+            RowCheck {
+                seq: i["seq"].as_i64().unwrap_or(0),
+                row,
+                want,
+                got,
+                ok,
+                lenient: lenient.filter(|_| ok),
+            }
+        })
+        .collect()
+}
