@@ -135,7 +135,7 @@ pub struct RunResult {
 /// Exchanges buffered for `--profile auto` before deciding.
 const DETECT_BUFFER: usize = 2000;
 /// Batches in flight per input.
-const CHANNEL: usize = 16;
+const CHANNEL: usize = 4;
 
 /// Exchanges travel in batches: one channel hand-off per batch, not per exchange.
 const BATCH: usize = 256;

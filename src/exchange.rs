@@ -24,18 +24,56 @@ impl Timestamp {
 
     /// RFC 3339, UTC, microseconds: `2024-08-20T02:00:00.123456Z`.
     pub fn rfc3339(self) -> String {
+        let mut s = String::with_capacity(27);
+        self.write_rfc3339(&mut s);
+        s
+    }
+
+    /// Appends the RFC 3339 form to `out` (no format-string parsing: this runs per row).
+    pub fn write_rfc3339(self, out: &mut String) {
+        use chrono::{Datelike, Timelike};
         let secs = self.0.div_euclid(1_000_000_000);
         let nanos = self.0.rem_euclid(1_000_000_000) as u32;
-        match chrono::DateTime::from_timestamp(secs, nanos) {
-            Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-            None => format!("@{}ns", self.0),
+        let Some(t) = chrono::DateTime::from_timestamp(secs, nanos) else {
+            out.push_str(&format!("@{}ns", self.0));
+            return;
+        };
+        let year = t.year();
+        if !(0..=9999).contains(&year) {
+            out.push_str(&t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+            return;
         }
+        push_digits(out, year as u32, 4);
+        out.push('-');
+        let (mo, d, h, mi, se) = (t.month(), t.day(), t.hour(), t.minute(), t.second());
+        push_digits(out, mo, 2);
+        out.push('-');
+        push_digits(out, d, 2);
+        out.push('T');
+        push_digits(out, h, 2);
+        out.push(':');
+        push_digits(out, mi, 2);
+        out.push(':');
+        push_digits(out, se, 2);
+        out.push('.');
+        push_digits(out, nanos / 1000, 6);
+        out.push('Z');
     }
 
     /// Milliseconds from `earlier` to `self` (may be negative).
     pub fn millis_since(self, earlier: Timestamp) -> f64 {
         (self.0 - earlier.0) as f64 / 1e6
     }
+}
+
+fn push_digits(out: &mut String, n: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let mut n = n;
+    for i in (0..width).rev() {
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.push_str(std::str::from_utf8(&buf[..width]).unwrap_or(""));
 }
 
 impl serde::Serialize for Timestamp {
@@ -245,6 +283,12 @@ impl Head {
             .map(|(_, v)| v.get(&self.raw))
     }
 
+    /// Every value of the headers named `name` (case-insensitive), in wire order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let name = name.as_bytes();
+        self.headers.iter().filter(move |(n, _)| n.get(&self.raw).eq_ignore_ascii_case(name)).map(|(_, v)| v.get(&self.raw))
+    }
+
     /// First header value whose name matches exactly, letter case included.
     pub fn header_exact(&self, name: &str) -> Option<&[u8]> {
         let name = name.as_bytes();
@@ -258,9 +302,8 @@ impl Head {
 
     /// Does a comma-separated header (e.g. `Connection`) contain `token`?
     pub fn header_has_token(&self, name: &str, token: &str) -> bool {
-        self.headers()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.split(|&b| b == b','))
+        self.header_values(name)
+            .flat_map(|v| v.split(|&b| b == b','))
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
     }
 

@@ -198,9 +198,8 @@ fn error_name(e: httparse::Error) -> &'static str {
 
 fn is_chunked(head: &Head) -> bool {
     // The final transfer coding decides (RFC 9112 §6.3).
-    head.headers()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"))
-        .flat_map(|(_, v)| v.split(|&b| b == b','))
+    head.header_values("transfer-encoding")
+        .flat_map(|v| v.split(|&b| b == b','))
         .map(|t| t.trim_ascii())
         .filter(|t| !t.is_empty())
         .last()
@@ -214,7 +213,7 @@ fn has_transfer_encoding(head: &Head) -> bool {
 /// The Content-Length, if present and valid (repeated equal values are accepted).
 pub fn content_length(head: &Head) -> Option<u64> {
     let mut found: Option<u64> = None;
-    for (_, v) in head.headers().filter(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
+    for v in head.header_values("content-length") {
         for part in v.split(|&b| b == b',') {
             let s = std::str::from_utf8(part.trim_ascii()).ok()?;
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {

@@ -7,7 +7,7 @@
 use std::io::Write;
 
 use crate::exchange::{Exchange, Origin};
-use crate::redact::{Redactor, csv_cell};
+use crate::redact::{Redactor, csv_cell, printable};
 
 /// The header row.
 pub const COLUMNS: [&str; 16] = [
@@ -30,11 +30,15 @@ pub const COLUMNS: [&str; 16] = [
 ];
 
 /// Streams exchange rows to a writer.
+///
+/// Fields are written one by one from reused buffers: this runs once per exchange and is
+/// the last stage of `dupcall exchanges`, so it must not allocate per row.
 pub struct ExchangeCsv<'r, W: Write> {
     out: csv::Writer<W>,
     redactor: &'r Redactor,
     inputs: Vec<String>,
     next_id: u64,
+    buf: String,
 }
 
 impl<'r, W: Write> ExchangeCsv<'r, W> {
@@ -42,48 +46,65 @@ impl<'r, W: Write> ExchangeCsv<'r, W> {
     pub fn new(out: W, redactor: &'r Redactor, inputs: Vec<String>) -> csv::Result<Self> {
         let mut out = csv::WriterBuilder::new().buffer_capacity(1 << 16).from_writer(out);
         out.write_record(COLUMNS)?;
-        Ok(ExchangeCsv { out, redactor, inputs, next_id: 1 })
+        Ok(ExchangeCsv { out, redactor, inputs, next_id: 1, buf: String::with_capacity(256) })
     }
 
     /// Writes one exchange.
     pub fn write(&mut self, ex: &Exchange) -> csv::Result<()> {
+        use std::fmt::Write as _;
         let id = self.next_id;
         self.next_id += 1;
         let req = ex.request.as_ref();
         let resp = ex.response.as_ref();
-        let time = |m: Option<&crate::exchange::Message>| m.map(|m| m.ts.rfc3339()).unwrap_or_default();
-        let frame = |m: Option<&crate::exchange::Message>| match m.map(|m| m.origin) {
-            Some(Origin::Frame(n)) | Some(Origin::Line(n)) => n.to_string(),
-            None => String::new(),
-        };
-        let input = self.inputs.get(ex.input as usize).map(String::as_str).unwrap_or("?");
-        let source = match ex.origin() {
-            Origin::Frame(n) => format!("{input}#frame={n}"),
-            Origin::Line(n) => format!("{input}:line={n}"),
-        };
+        macro_rules! field {
+            ($($fmt:tt)*) => {{
+                self.buf.clear();
+                let _ = write!(self.buf, $($fmt)*);
+                self.out.write_field(csv_cell(&self.buf).as_bytes())?;
+            }};
+        }
+        field!("{id}");
+        field!("{}", ex.conn);
+        field!("{}", ex.client);
+        field!("{}", ex.server);
+        for m in [req, resp] {
+            self.buf.clear();
+            if let Some(m) = m {
+                m.ts.write_rfc3339(&mut self.buf);
+            }
+            self.out.write_field(self.buf.as_bytes())?;
+        }
+        let method = req.map_or("", |r| r.head.method());
+        self.out.write_field(csv_cell(method).as_bytes())?;
         let uri = req.map(|r| self.redactor.uri(r.head.uri())).unwrap_or_default();
+        self.out.write_field(csv_cell(&uri).as_bytes())?;
         let host = req.and_then(|r| r.head.header_str("host")).unwrap_or("");
-        let record: [String; 16] = [
-            id.to_string(),
-            ex.conn.to_string(),
-            ex.client.to_string(),
-            ex.server.to_string(),
-            time(req),
-            time(resp),
-            req.map(|r| r.head.method().to_string()).unwrap_or_default(),
-            uri,
-            self.redactor.header_value("host", host.as_bytes()),
-            resp.map(|r| r.head.status().to_string()).unwrap_or_default(),
-            req.map(|r| r.body.len.to_string()).unwrap_or_default(),
-            resp.map(|r| r.body.len.to_string()).unwrap_or_default(),
-            if ex.flags.complete() { "yes" } else { "no" }.to_string(),
-            frame(req),
-            frame(resp),
-            source,
-        ];
-        self.out.write_record(record.iter().map(|c| csv_cell(c).into_owned()))
+        // A Host value is a name and a port: made printable, nothing secret to scrub.
+        self.out.write_field(csv_cell(&printable(host)).as_bytes())?;
+        match resp {
+            Some(r) => field!("{}", r.head.status()),
+            None => self.out.write_field(b"")?,
+        }
+        for m in [req, resp] {
+            match m {
+                Some(m) => field!("{}", m.body.len),
+                None => self.out.write_field(b"")?,
+            }
+        }
+        self.out.write_field(if ex.flags.complete() { b"yes".as_slice() } else { b"no" })?;
+        for m in [req, resp] {
+            match m.map(|m| m.origin) {
+                Some(Origin::Frame(n)) | Some(Origin::Line(n)) => field!("{n}"),
+                None => self.out.write_field(b"")?,
+            }
+        }
+        let input = self.inputs.get(ex.input as usize).map(String::as_str).unwrap_or("?");
+        match ex.origin() {
+            Origin::Frame(n) => field!("{input}#frame={n}"),
+            Origin::Line(n) => field!("{input}:line={n}"),
+        }
+        self.out.write_record(std::iter::empty::<&[u8]>())
     }
-
     /// Rows written.
     pub fn rows(&self) -> u64 {
         self.next_id - 1
