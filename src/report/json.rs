@@ -122,7 +122,7 @@ impl<'a> JsonInput<'a> {
             first: i.first.map(|t| t.rfc3339()),
             last: i.last.map(|t| t.rfc3339()),
             span_ms: match (i.first, i.last) {
-                (Some(a), Some(b)) => round_ms(b.millis_since(a)),
+                (Some(a), Some(b)) => round_ms(super::mermaid::ms_between(a, b)),
                 _ => None,
             },
             log_format: i.format.as_deref().map(|f| redactor.text(f)),

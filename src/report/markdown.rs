@@ -150,6 +150,7 @@ pub fn prose(s: &str) -> String {
             out.push_str(&prose_plain(part));
         } else if i % 2 == 1 {
             out.push_str(&code(part));
+            // A span of nothing but spaces has no code form: keep one space.
             if part.trim().is_empty() && !part.is_empty() {
                 out.push(' ');
             }
@@ -899,7 +900,7 @@ fn span_text(first: Option<Timestamp>, last: Option<Timestamp>) -> String {
     let date = |s: &str| s.get(..10).unwrap_or("").to_string();
     let time = |s: &str| s.get(11..23).unwrap_or(s).to_string();
     let end = if date(&fa) == date(&fb) { time(&fb) } else { format!("{} {}", date(&fb), time(&fb)) };
-    format!("{} {} → {end} UTC ({})", date(&fa), time(&fa), human_ms(b.millis_since(a)))
+    format!("{} {} → {end} UTC ({})", date(&fa), time(&fa), human_ms(mermaid::ms_between(a, b)))
 }
 
 /// `0.355 ms`, `12.4 ms`, `2.0 s`, `3.5 min`, `2.1 h`.

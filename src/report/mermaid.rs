@@ -199,6 +199,11 @@ pub fn rel_time(ms: f64) -> String {
     }
 }
 
+/// Milliseconds from `a` to `b`, saturating (never overflows on absurd timestamps).
+pub fn ms_between(a: Timestamp, b: Timestamp) -> f64 {
+    b.0.saturating_sub(a.0) as f64 / 1e6
+}
+
 /// Shortens to at most `max` characters, ending in `…` when cut.
 pub fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -282,7 +287,7 @@ pub fn sequence_diagram(r: &Repeat<'_>) -> String {
     let mut prev_token: Option<&str> = None;
     for (role, b) in &steps {
         let (c, s) = (client_id(&b.host), server_id(b));
-        let rel = |t: Timestamp| rel_time(t.millis_since(t0));
+        let rel = |t: Timestamp| rel_time(ms_between(t0, t));
         let mut req = format!("#{} ", b.id);
         match role {
             Role::First => req.push_str(&format!("{} {}", b.method, b.target())),
@@ -324,13 +329,12 @@ pub fn sequence_diagram(r: &Repeat<'_>) -> String {
                 let arrow = if b.outcome == Outcome::NoResponse { "--x" } else { "-->>" };
                 (rt.0.max(b.time.0), message(&s, arrow, &c, &words))
             }
-            None => {
-                let why = match b.outcome {
-                    Outcome::Unknown => "response lost in a capture gap",
-                    _ => "no response (connection closed or capture ended)",
-                };
-                (i64::MAX, message(&s, "--x", &c, why))
+            // A response lost in a gap is noted where it was due; one that never came
+            // is a crossed arrow at the end.
+            None if b.outcome == Outcome::Unknown => {
+                (b.time.0, note_over(&s, None, &format!("#{}'s response lost in a capture gap", b.id)))
             }
+            None => (i64::MAX, message(&s, "--x", &c, "no response (connection closed or capture ended)")),
         };
         let n = events.len();
         events.push((resp_line.0, n, resp_line.1));
@@ -410,6 +414,64 @@ mod tests {
         assert_eq!(rel_time(2019.424), "+2.019 s");
         assert_eq!(rel_time(-1.5), "-1.500 ms");
         assert_eq!(rel_time(f64::NAN), "?");
+    }
+
+    fn brief(id: u64, label: Label, ms: i64, server: &str) -> Brief {
+        Brief {
+            id,
+            label,
+            time: Timestamp(ms * 1_000_000),
+            resp_time: None,
+            caller: "app:1@10.0.0.1".into(),
+            host: "10.0.0.1".into(),
+            server: server.parse().unwrap(),
+            method: "POST".into(),
+            path: "/openApi/runJob".into(),
+            query: String::new(),
+            status: None,
+            outcome: Outcome::NoResponse,
+            marker: Marker::Unseen,
+            code: None,
+            credential: None,
+            issued: None,
+        }
+    }
+
+    #[test]
+    fn unanswered_attempt_and_second_server() {
+        let p = brief(3, Label::Original, 0, "10.0.0.2:7700");
+        let mut m = brief(4, Label::ErrorRetry, 2000, "10.0.0.3:7700");
+        m.resp_time = Some(Timestamp(2_010_000_000));
+        m.status = Some(200);
+        m.outcome = Outcome::Ok;
+        m.marker = Marker::Present("true".into());
+        let r = Repeat {
+            m: &m,
+            p: Some(&p),
+            auth: None,
+            repeat_of: Some(3),
+            double: Some(DoubleExecution::Unknown),
+            marker_name: Some("X-POWERJOB-AUTH-PASSED"),
+        };
+        assert_eq!(
+            sequence_diagram(&r),
+            "sequenceDiagram
+    participant C as Client app#58;1@10.0.0.1
+    participant S1 as Server 1 10.0.0.2#58;7700
+    participant S2 as Server 2 10.0.0.3#58;7700
+    C->>S1: #35;3 POST /openApi/runJob (0 ms)
+    C->>S2: #35;4 POST /openApi/runJob again (error-retry) (+2.000 s)
+    S2-->>C: HTTP 200 ok, X-POWERJOB-AUTH-PASSED = true (+2.010 s)
+    S1--xC: no response (connection closed or capture ended)
+    Note over C,S2: #35;4 error-retry, executed twice? unknown
+"
+        );
+    }
+
+    #[test]
+    fn ms_between_saturates() {
+        assert_eq!(ms_between(Timestamp(0), Timestamp(1_500_000)), 1.5);
+        assert!(ms_between(Timestamp(i64::MIN), Timestamp(i64::MAX)).is_finite());
     }
 
     #[test]
