@@ -145,6 +145,133 @@ enum Msg {
     Done(Box<(InputInfo, Diagnostics)>),
 }
 
+/// How inputs are read (the part of [`AnalyzeOptions`] the reader threads need).
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// Capture pipeline limits.
+    pub pipeline: Options,
+    /// Access-log options.
+    pub logs: LogOptions,
+    /// Called with every warning as it happens (`-v`).
+    pub echo: Option<fn(&crate::diag::Warning)>,
+    /// Refuse access logs (for `dupcall exchanges`).
+    pub captures_only: bool,
+}
+
+/// The exchanges of several inputs, merged by time: each input is read on its own thread
+/// (captures: reader → reassembly → HTTP; logs: parser) and handed over in batches, so one
+/// large file keeps two cores busy (reading and whatever consumes the stream).
+pub struct ExchangeStream {
+    receivers: Vec<Receiver<Msg>>,
+    handles: Vec<thread::JoinHandle<()>>,
+    heads: BinaryHeap<std::cmp::Reverse<(Timestamp, InputId, u64)>>,
+    slots: Vec<Option<Exchange>>,
+    queues: Vec<std::collections::VecDeque<Exchange>>,
+    open: Vec<bool>,
+    seq: u64,
+    started: bool,
+    /// Inputs in the order given, filled in as each one ends.
+    pub inputs: Vec<InputInfo>,
+    /// Warnings of the inputs that ended.
+    pub diagnostics: Diagnostics,
+    /// Did an input fail to be read at all?
+    pub input_failed: bool,
+}
+
+impl ExchangeStream {
+    /// Starts a reader thread per path.
+    pub fn open(paths: &[String], opts: &ReadOptions) -> Self {
+        let mut receivers = Vec::new();
+        let mut handles = Vec::new();
+        for (i, path) in paths.iter().enumerate() {
+            let (tx, rx) = sync_channel::<Msg>(CHANNEL);
+            receivers.push(rx);
+            let (path, opts) = (path.clone(), opts.clone());
+            handles.push(thread::spawn(move || read_input(i as InputId, &path, &opts, tx)));
+        }
+        ExchangeStream {
+            receivers,
+            handles,
+            heads: BinaryHeap::new(),
+            slots: (0..paths.len()).map(|_| None).collect(),
+            queues: (0..paths.len()).map(|_| Default::default()).collect(),
+            open: vec![true; paths.len()],
+            seq: 0,
+            started: false,
+            inputs: vec![InputInfo::default(); paths.len()],
+            diagnostics: Diagnostics::default(),
+            input_failed: false,
+        }
+    }
+
+    /// Moves input `i`'s next exchange into its slot; false when the input has ended.
+    fn fetch(&mut self, i: usize) -> bool {
+        if let Some(e) = self.queues[i].pop_front() {
+            self.slots[i] = Some(e);
+            return true;
+        }
+        while self.open[i] {
+            match self.receivers[i].recv() {
+                Ok(Msg::Batch(batch)) => {
+                    self.queues[i].extend(batch);
+                    if let Some(e) = self.queues[i].pop_front() {
+                        self.slots[i] = Some(e);
+                        return true;
+                    }
+                }
+                Ok(Msg::Done(done)) => {
+                    let (info, diag) = *done;
+                    self.input_failed |= info.error.is_some();
+                    self.inputs[i] = info;
+                    self.diagnostics.merge(diag);
+                    self.open[i] = false;
+                }
+                Err(_) => self.open[i] = false,
+            }
+        }
+        false
+    }
+
+    fn push_head(&mut self, i: usize) {
+        if self.fetch(i) {
+            self.seq += 1;
+            let t = self.slots[i].as_ref().map(Exchange::time).unwrap_or_default();
+            self.heads.push(std::cmp::Reverse((t, i as InputId, self.seq)));
+        }
+    }
+
+    /// Waits for every reader thread (after the stream was drained).
+    pub fn finish(mut self) -> Self {
+        for i in 0..self.open.len() {
+            while self.fetch(i) {
+                self.slots[i] = None;
+            }
+        }
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+        self
+    }
+}
+
+impl Iterator for ExchangeStream {
+    type Item = Exchange;
+
+    fn next(&mut self) -> Option<Exchange> {
+        if !self.started {
+            self.started = true;
+            for i in 0..self.open.len() {
+                self.push_head(i);
+            }
+        }
+        let std::cmp::Reverse((_, i, _)) = self.heads.pop()?;
+        let i = i as usize;
+        let ex = self.slots[i].take();
+        self.push_head(i);
+        ex
+    }
+}
+
 /// Runs an analysis over `paths`, calling `on_row` for every row as it is decided.
 pub fn run(
     paths: &[String],
@@ -152,91 +279,44 @@ pub fn run(
     redactor: &Redactor,
     on_row: &mut dyn FnMut(&Row),
 ) -> RunResult {
-    let mut receivers: Vec<Receiver<Msg>> = Vec::new();
-    let mut handles = Vec::new();
-    for (i, path) in paths.iter().enumerate() {
-        let (tx, rx) = sync_channel::<Msg>(CHANNEL);
-        receivers.push(rx);
-        let (path, opts) = (path.clone(), opts.clone());
-        handles.push(thread::spawn(move || read_input(i as InputId, &path, &opts, tx)));
-    }
-    let mut result = RunResult { inputs: vec![InputInfo::default(); paths.len()], ..RunResult::default() };
+    let read = ReadOptions {
+        pipeline: opts.pipeline,
+        logs: opts.logs.clone(),
+        echo: opts.echo,
+        captures_only: false,
+    };
+    let mut stream = ExchangeStream::open(paths, &read);
+    let mut summary = Summary::default();
     let mut labeler: Option<(Classifier<'_>, Correlator)> = None;
     let mut pending: Vec<Exchange> = Vec::new();
-
-    // Merge by time: the head exchange of every input that is still open.
-    let mut heads: BinaryHeap<std::cmp::Reverse<(Timestamp, InputId, u64)>> = BinaryHeap::new();
-    let mut slots: Vec<Option<Exchange>> = (0..paths.len()).map(|_| None).collect();
-    let mut queues: Vec<std::collections::VecDeque<Exchange>> =
-        (0..paths.len()).map(|_| Default::default()).collect();
-    let mut open = vec![true; paths.len()];
-    let mut seq = 0u64;
-    let mut fetch =
-        |i: usize, slots: &mut Vec<Option<Exchange>>, open: &mut Vec<bool>, result: &mut RunResult| {
-            if let Some(e) = queues[i].pop_front() {
-                slots[i] = Some(e);
-                return true;
-            }
-            while open[i] {
-                match receivers[i].recv() {
-                    Ok(Msg::Batch(batch)) => {
-                        queues[i].extend(batch);
-                        if let Some(e) = queues[i].pop_front() {
-                            slots[i] = Some(e);
-                            return true;
-                        }
-                    }
-                    Ok(Msg::Done(done)) => {
-                        let (info, diag) = *done;
-                        result.input_failed |= info.error.is_some();
-                        result.inputs[i] = info;
-                        result.diagnostics.merge(diag);
-                        open[i] = false;
-                    }
-                    Err(_) => open[i] = false,
-                }
-            }
-            false
-        };
-    for i in 0..paths.len() {
-        if fetch(i, &mut slots, &mut open, &mut result) {
-            seq += 1;
-            let t = slots[i].as_ref().map(Exchange::time).unwrap_or_default();
-            heads.push(std::cmp::Reverse((t, i as InputId, seq)));
-        }
-    }
-    while let Some(std::cmp::Reverse((_, i, _))) = heads.pop() {
-        let i = i as usize;
-        let Some(ex) = slots[i].take() else { continue };
-        if fetch(i, &mut slots, &mut open, &mut result) {
-            seq += 1;
-            let t = slots[i].as_ref().map(Exchange::time).unwrap_or_default();
-            heads.push(std::cmp::Reverse((t, i as InputId, seq)));
-        }
-        result.summary.exchanges += 1;
+    for ex in stream.by_ref() {
+        summary.exchanges += 1;
         match &mut labeler {
-            Some((c, k)) => label(c, k, opts.settings.all, &ex, &mut result.summary, on_row),
+            Some((c, k)) => label(c, k, opts.settings.all, &ex, &mut summary, on_row),
             None => {
                 pending.push(ex);
                 if pending.len() >= DETECT_BUFFER {
-                    let l = labeler.insert(make_labeler(opts, redactor, &pending, &mut result.summary));
+                    let l = labeler.insert(make_labeler(opts, redactor, &pending, &mut summary));
                     for ex in pending.drain(..) {
-                        label(&mut l.0, &mut l.1, opts.settings.all, &ex, &mut result.summary, on_row);
+                        label(&mut l.0, &mut l.1, opts.settings.all, &ex, &mut summary, on_row);
                     }
                 }
             }
         }
     }
     if labeler.is_none() {
-        let mut l = make_labeler(opts, redactor, &pending, &mut result.summary);
+        let mut l = make_labeler(opts, redactor, &pending, &mut summary);
         for ex in pending.drain(..) {
-            label(&mut l.0, &mut l.1, opts.settings.all, &ex, &mut result.summary, on_row);
+            label(&mut l.0, &mut l.1, opts.settings.all, &ex, &mut summary, on_row);
         }
     }
-    for h in handles {
-        let _ = h.join();
+    let stream = stream.finish();
+    RunResult {
+        inputs: stream.inputs,
+        summary,
+        diagnostics: stream.diagnostics,
+        input_failed: stream.input_failed,
     }
-    result
 }
 
 fn make_labeler<'r>(
@@ -310,7 +390,7 @@ pub fn detect_profile(sample: &[Exchange]) -> Profile {
 }
 
 /// Reads one input on its own thread, sending exchanges in time order.
-fn read_input(id: InputId, path: &str, opts: &AnalyzeOptions, tx: SyncSender<Msg>) {
+fn read_input(id: InputId, path: &str, opts: &ReadOptions, tx: SyncSender<Msg>) {
     let mut info = InputInfo { name: path.to_string(), ..InputInfo::default() };
     let mut diag = Diagnostics::default();
     diag.echo = opts.echo;

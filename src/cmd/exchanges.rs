@@ -5,9 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
 use anyhow::Context;
-use dupcall::diag::Diagnostics;
-use dupcall::input::{self, InputKind};
-use dupcall::pipeline;
+use dupcall::analysis::{ExchangeStream, ReadOptions};
 use dupcall::report::exchanges::ExchangeCsv;
 
 use super::EXIT_INPUT;
@@ -36,54 +34,29 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let redactor = args.out.redactor(&[]);
     let mut csv = ExchangeCsv::new(out, &redactor, args.inputs.clone())?;
-    let mut diag = Diagnostics::default();
-    if args.out.verbose {
-        diag.echo = Some(echo_warning);
-    }
-    let mut failed = false;
     let mut opts = args.limits.options();
     // The CSV shows body sizes, never bodies: keep none.
     opts.http.body_cap = 0;
-    let (mut bytes, mut packets, mut conns) = (0u64, 0u64, 0u64);
-    for (id, path) in args.inputs.iter().enumerate() {
-        let opened = match input::open(path) {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("dupcall: {e}");
-                failed = true;
-                continue;
-            }
-        };
-        if opened.kind == InputKind::Text {
-            eprintln!(
-                "dupcall: {path}: this is a text file (an access log?); `exchanges` reads captures, `analyze` reads both"
-            );
-            failed = true;
-            continue;
-        }
-        let mut write_err = None;
-        let res = pipeline::capture_exchanges(opened.reader, id as u32, &opts, &mut diag, &mut |ex| {
-            if write_err.is_none() {
-                if let Err(e) = csv.write(&ex) {
-                    write_err = Some(e);
-                }
-            }
-        });
-        if let Some(e) = write_err {
-            return Err(e).context("writing the CSV");
-        }
-        match res {
-            Ok(s) => {
-                bytes += s.capture.input_bytes;
-                packets += s.capture.frames;
-                conns += s.tcp.connections;
-            }
-            Err(e) => {
-                eprintln!("dupcall: {path}: {e}");
-                failed = true;
-            }
-        }
+    let read = ReadOptions {
+        pipeline: opts,
+        logs: Default::default(),
+        echo: if args.out.verbose { Some(echo_warning) } else { None },
+        captures_only: true,
+    };
+    // Reading and parsing run on a thread per input; rows are written here, in time order.
+    let mut stream = ExchangeStream::open(&args.inputs, &read);
+    for ex in stream.by_ref() {
+        csv.write(&ex).context("writing the CSV")?;
     }
+    let stream = stream.finish();
+    for e in stream.inputs.iter().filter_map(|i| i.error.as_ref()) {
+        eprintln!("dupcall: {e}");
+    }
+    let bytes: u64 = stream.inputs.iter().map(|i| i.bytes).sum();
+    let packets: u64 = stream.inputs.iter().map(|i| i.records).sum();
+    let conns: u64 = stream.inputs.iter().map(|i| i.connections).sum();
+    let diag = stream.diagnostics;
+    let failed = stream.input_failed;
     let rows = csv.rows();
     csv.finish().context("writing the CSV")?;
     if !args.out.quiet {
