@@ -196,7 +196,7 @@ const MAX_BINDINGS: usize = 100_000;
 /// The longest call key shown.
 const KEY_SHOWN: usize = 160;
 /// Decoded response bytes tried before decoding a whole body.
-const PREFIX: usize = 4096;
+const PREFIX: usize = 512;
 
 impl<'r> Classifier<'r> {
     /// A classifier for `profile`.
@@ -612,10 +612,14 @@ impl<'r> Classifier<'r> {
                 p.sort_unstable();
                 p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
             }
+            // serde_json's map keeps keys sorted: serialising is the canonical form. Copy
+            // (to strip fields) only when a field must go.
+            Body::Json(v) if fields.names().iter().all(|n| keep(n)) => {
+                serde_json::to_string(v).unwrap_or_default()
+            }
             Body::Json(v) => {
                 let mut v = v.clone();
                 strip_json(&mut v, &keep);
-                // serde_json's map keeps keys sorted: this is the canonical form.
                 serde_json::to_string(&v).unwrap_or_default()
             }
             Body::Raw(bytes) => {

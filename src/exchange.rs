@@ -286,7 +286,10 @@ impl Head {
     /// Every value of the headers named `name` (case-insensitive), in wire order.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         let name = name.as_bytes();
-        self.headers.iter().filter(move |(n, _)| n.get(&self.raw).eq_ignore_ascii_case(name)).map(|(_, v)| v.get(&self.raw))
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.get(&self.raw).eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.get(&self.raw))
     }
 
     /// First header value whose name matches exactly, letter case included.

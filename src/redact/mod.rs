@@ -440,8 +440,31 @@ impl Redactor {
     /// characters (including newlines) are escaped so the result is one printable line.
     /// Already-redacted text passes through unchanged.
     pub fn text(&self, s: &str) -> String {
+        if !might_hold_secret(s) {
+            return printable(s).into_owned();
+        }
         printable(&self.scrub(s)).into_owned()
     }
+}
+
+/// A cheap pre-check for [`Redactor::text`]: can `s` contain anything the scrub would
+/// change? Every scrub rule needs one of these fragments (a JWT starts with `eyJ`; a secret
+/// name contains one of the secret words; userinfo needs `://`), so text without any of
+/// them is returned as is. False positives only cost the full scrub.
+fn might_hold_secret(s: &str) -> bool {
+    use std::sync::OnceLock;
+    static NEEDLES: OnceLock<Option<aho_corasick::AhoCorasick>> = OnceLock::new();
+    let finder = NEEDLES.get_or_init(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build([
+                "eyj", "bearer", "basic", "token", "secret", "key", "sig", "session", "sid", "auth", "jwt",
+                "cred", "csrf", "xsrf", "pass", "pwd", "pin", "otp", "code", "://", "cookie", "dpop",
+            ])
+            .ok()
+    });
+    // Without a finder (it cannot fail to build), scrub everything.
+    finder.as_ref().is_none_or(|f| f.is_match(s))
 }
 
 /// Whether a value is already a fingerprint or `[redacted]` (so redaction is idempotent).
