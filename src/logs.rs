@@ -177,8 +177,15 @@ pub fn to_exchange(rec: &LogRecord, input: InputId) -> Exchange {
     let method = if rec.method.is_empty() { "-" } else { rec.method.as_str() };
     let uri = if rec.uri.is_empty() { "-" } else { rec.uri.as_str() };
     let origin = Origin::Line(rec.line);
+    // The response time: the start plus the duration, in whole seconds when the time is
+    // logged to the second (the same rounding that derived the start from a logged end, so
+    // this is the logged end again): a 5 ms call logged as `[12:00:01]` must not look still
+    // unanswered when the next call starts in that second.
     let end = match rec.request_time {
-        Some(d) if d.is_finite() && d >= 0.0 => Timestamp(rec.time.0.saturating_add((d * 1e9) as i64)),
+        Some(d) if d.is_finite() && d >= 0.0 => {
+            let d = if rec.whole_second { d.trunc() } else { d };
+            Timestamp(rec.time.0.saturating_add((d * 1e9) as i64))
+        }
         _ => rec.time,
     };
     let request = Message {
@@ -234,6 +241,32 @@ mod tests {
             assert!(e.flags.has(Flags::NO_RESPONSE));
         }
         assert_eq!(ex[2].status(), Some(400));
+    }
+
+    #[test]
+    fn whole_second_times_count_whole_seconds_of_the_duration() {
+        // Apache `%t` (start, to the second) with `%D`: the 5 ms call is answered within its
+        // second as far as the log can tell, so the next call of that second does not look
+        // sent while it was unanswered; the 3 s call still is.
+        let fmt = r#"apache:%h %t "%r" %>s %D"#;
+        let log = concat!(
+            "10.0.0.5 [10/Jun/2024:12:00:01 +0800] \"POST /a HTTP/1.1\" 200 5000\n",
+            "10.0.0.5 [10/Jun/2024:12:00:01 +0800] \"POST /b HTTP/1.1\" 200 3000000\n",
+        );
+        let mut out = Vec::new();
+        let mut diag = Diagnostics::default();
+        let opts = LogOptions { format: Some(fmt.to_string()), ..LogOptions::default() };
+        log_exchanges(log.as_bytes(), 0, "t", &opts, &mut diag, &mut |e| out.push(e)).unwrap();
+        let gap = |e: &Exchange| e.response.as_ref().unwrap().ts.0 - e.request.as_ref().unwrap().ts.0;
+        assert_eq!(gap(&out[0]), 0);
+        assert_eq!(gap(&out[1]), 3_000_000_000);
+        // With milliseconds the whole duration counts.
+        let fmt = r#"nginx:$msec "$request" $status $request_time"#;
+        let log = "1700000002.100 \"POST /b HTTP/1.1\" 200 0.050\n";
+        let mut out = Vec::new();
+        let opts = LogOptions { format: Some(fmt.to_string()), ..LogOptions::default() };
+        log_exchanges(log.as_bytes(), 0, "t", &opts, &mut diag, &mut |e| out.push(e)).unwrap();
+        assert_eq!(gap(&out[0]), 50_000_000);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 
 use super::record::{FormatError, LineError, LogRecord};
 use super::text::{Kind, Pending, TimeForm, apply_value, header_kind_name};
-use super::time::{TimeIs, Unit, epoch_float_auto, float_to_nanos, parse_decimal};
+use super::time::{TimeIs, Unit, epoch_float_auto, float_to_nanos, parse_decimal, parse_epoch_auto};
 
 /// A record field a JSON key can feed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -362,7 +362,10 @@ impl JsonMapping {
         if let Value::Number(n) = v {
             match kind {
                 Kind::Time(_, is) => {
-                    if let Some(ns) = n.as_f64().and_then(epoch_float_auto) {
+                    // From the number's text, exactly: an f64 holds an epoch in seconds only
+                    // to ~0.2 µs (`1718000000.55` would become …544999).
+                    let exact = parse_epoch_auto(&n.to_string());
+                    if let Some(ns) = exact.or_else(|| n.as_f64().and_then(epoch_float_auto)) {
                         st.note_time(ns, *is);
                         return Ok(());
                     }

@@ -54,6 +54,10 @@ pub struct LogRecord {
     pub logged_time: Timestamp,
     /// How [`LogRecord::time`] was derived.
     pub time_basis: TimeBasis,
+    /// [`LogRecord::time`] is known to the second only (CLF `[$time_local]`, `%t`, ISO
+    /// without a fraction): lines of one second are in file order, not time order, and a
+    /// duration shorter than a second says nothing about the order of two such lines.
+    pub whole_second: bool,
     /// The peer (or, behind a proxy that rewrites it, the client) address; `None` when the
     /// log shows a host name or nothing.
     pub remote_addr: Option<IpAddr>,
@@ -98,6 +102,7 @@ impl LogRecord {
             time: Timestamp(0),
             logged_time: Timestamp(0),
             time_basis: TimeBasis::Unknown,
+            whole_second: false,
             remote_addr: None,
             remote_port: None,
             method: String::new(),

@@ -22,6 +22,7 @@ fn fields(r: &LogRecord) -> BTreeMap<String, String> {
     put("time", r.time.rfc3339());
     put("logged_time", r.logged_time.rfc3339());
     put("basis", r.time_basis.as_str().to_owned());
+    put("whole_second", r.whole_second.to_string());
     put("method", r.method.clone());
     put("uri", r.uri.clone());
     put("version", r.version.to_string());
@@ -216,7 +217,7 @@ line_cases! {
         // `$time_local` is whole seconds: only the whole seconds of the duration are
         // subtracted (the end lies in [01, 02), so the start lies in [58.75, 59.75)).
         "time": "2024-06-10T03:59:59.000000Z", "logged_time": "2024-06-10T04:00:01.000000Z",
-        "basis": "end-minus-duration", "request_time": "2.250000",
+        "basis": "end-minus-duration", "request_time": "2.250000", "whole_second": "true",
         "resp.X-Powerjob-Auth-Passed": "true", "client_ip": "203.0.113.9",
     }
     nginx_ipv6_with_port: nginx(r#"$remote_addr:$remote_port [$time_local] "$request" $status"#),
@@ -233,7 +234,7 @@ line_cases! {
         r#"[$time_local] "$request" $status rt=$request_time msec=$msec"#),
         r#"[10/Jun/2024:12:00:01 +0800] "POST /openApi/runJob HTTP/1.1" 200 rt=0.005 msec=1717992001.629"# => {
         "time": "2024-06-10T04:00:01.624000Z", "logged_time": "2024-06-10T04:00:01.000000Z",
-        "basis": "end-minus-duration",
+        "basis": "end-minus-duration", "whole_second": "false",
     }
     // A finer time of another second does not replace the first: the fields disagree.
     nginx_time_local_kept_when_msec_disagrees: nginx(r#"[$time_local] "$request" $status $msec"#),
@@ -276,7 +277,7 @@ line_cases! {
     }
     apache_msec_frac_split_time: apache(r#"[%{%d/%b/%Y:%H:%M:%S}t.%{msec_frac}t %{%z}t] "%r" %>s"#),
         r#"[10/Oct/2000:13:55:36.123 -0700] "GET / HTTP/1.1" 200"# => {
-        "time": "2000-10-10T20:55:36.123000Z", "basis": "start",
+        "time": "2000-10-10T20:55:36.123000Z", "basis": "start", "whole_second": "false",
     }
     apache_epoch_seconds: apache(r#"%{sec}t %a "%r" %s"#),
         r#"971211336 ::1 "GET / HTTP/1.1" 200"# => {
@@ -350,7 +351,7 @@ line_cases! {
     // `$msec` beside `$time_iso8601`: the millisecond time wins, whatever the key order.
     json_nginx_msec_beats_iso: named("json"),
         r#"{"time_iso8601":"2024-06-10T12:00:01+08:00","msec":"1717992001.629","request":"POST /openApi/runJob HTTP/1.1","status":"200","request_time":"0.005"}"# => {
-        "time": "2024-06-10T04:00:01.624000Z", "basis": "end-minus-duration",
+        "time": "2024-06-10T04:00:01.624000Z", "basis": "end-minus-duration", "whole_second": "false",
     }
     json_envoy: named("json"),
         r#"{"start_time":"2024-06-10T04:00:00.750Z","method":"POST","path":"/openApi/runJob?x=1","protocol":"HTTP/1.1","response_code":200,"bytes_sent":48,"duration":250,"downstream_remote_address":"10.0.0.5:51234","x_forwarded_for":"203.0.113.9","user_agent":"okhttp","authority":"oms:7700","request_id":"abc","x_envoy_attempt_count":"2"}"# => {
@@ -373,6 +374,10 @@ line_cases! {
         r#"{"ts":1718000000.5,"took":500,"verb":"POST","target":"/x","auth":"false"}"# => {
         "time": "2024-06-10T06:13:20.000000Z", "basis": "end-minus-duration", "method": "POST",
         "uri": "/x", "resp.X-Powerjob-Auth-Passed": "false",
+    }
+    json_epoch_seconds_fraction_exact: named("json"),
+        r#"{"ts":1718000000.55,"method":"GET","path":"/"}"# => {
+        "time": "2024-06-10T06:13:20.550000Z", "basis": "unknown",
     }
     json_epoch_millis: named("json"),
         r#"{"timestamp":1718000000123,"method":"GET","path":"/"}"# => {
@@ -729,6 +734,7 @@ proptest! {
         rec.time = crate::exchange::Timestamp::from_parts(secs, 0);
         rec.logged_time = rec.time;
         rec.time_basis = TimeBasis::Unknown;
+        rec.whole_second = true;
         rec.remote_addr = Some(ip);
         rec.method = method.to_owned();
         rec.uri = uri;

@@ -359,6 +359,8 @@ pub(crate) struct Pending<'a> {
     /// Whether `start` / `end` were logged to the second only (CLF, ISO without fraction).
     pub start_whole: bool,
     pub end_whole: bool,
+    /// Whether `first_time` was logged to the second only.
+    pub first_whole: bool,
     pub parsed: Option<(Parsed, TimeIs)>,
     pub frac_nanos: Option<u32>,
     pub duration: Option<i64>,
@@ -388,6 +390,7 @@ impl<'a> Pending<'a> {
     pub fn note_time_res(&mut self, ns: i64, is: TimeIs, whole: bool) {
         if self.first_time.is_none() {
             self.first_time = Some((ns, is));
+            self.first_whole = whole;
         }
         let (slot, slot_whole) = match is {
             TimeIs::Start => (&mut self.start, &mut self.start_whole),
@@ -458,6 +461,7 @@ impl<'a> Pending<'a> {
             let f = i64::from(f);
             self.start_whole = false;
             self.end_whole = false;
+            self.first_whole = false;
             if let Some((t, _)) = self.first_time.as_mut() {
                 *t = t.saturating_add(f);
             }
@@ -473,8 +477,8 @@ impl<'a> Pending<'a> {
         };
         rec.logged_time = crate::exchange::Timestamp(logged);
         rec.request_time = self.duration.map(|d| d as f64 / 1e9);
-        let (time, basis) = if let Some(s) = self.start {
-            (s, TimeBasis::Start)
+        let (time, basis, whole) = if let Some(s) = self.start {
+            (s, TimeBasis::Start, self.start_whole)
         } else if let (Some(e), Some(d)) = (self.end, self.duration) {
             // An end logged to the second lies in [e, e + 1 s), so the start lies in
             // [e − d, e + 1 s − d). Subtracting only the whole seconds of d stays in that
@@ -482,12 +486,13 @@ impl<'a> Pending<'a> {
             // d would sort them by duration instead (a 1 ms retry before the 9 ms auth call
             // that preceded it).
             let d = if self.end_whole { d - d.rem_euclid(SEC) } else { d };
-            (e.saturating_sub(d), TimeBasis::EndMinusDuration)
+            (e.saturating_sub(d), TimeBasis::EndMinusDuration, self.end_whole)
         } else if let Some(e) = self.end {
-            (e, TimeBasis::End)
+            (e, TimeBasis::End, self.end_whole)
         } else {
-            (logged, TimeBasis::Unknown)
+            (logged, TimeBasis::Unknown, self.first_whole)
         };
+        rec.whole_second = whole;
         rec.time = crate::exchange::Timestamp(time);
         rec.time_basis = basis;
         Ok(())
