@@ -376,10 +376,11 @@ pub fn detect_profile(sample: &[Exchange]) -> Profile {
                 let Some(req) = &e.request else { return false };
                 let path = req.head.uri().split('?').next().unwrap_or("");
                 d.paths.iter().any(|pat| crate::profile::path_matches(pat, path))
-                    || d.request_headers.iter().any(|h| req.head.header(h).is_some())
-                    || e.response
-                        .as_ref()
-                        .is_some_and(|r| d.response_headers.iter().any(|h| r.head.header(h).is_some()))
+                    || d.request_headers.iter().any(|h| req.head.header(h).is_some_and(|v| !v.is_empty()))
+                    || e.response.as_ref().is_some_and(|r| {
+                        // A logged `-` (an absent header) is not a marker.
+                        d.response_headers.iter().any(|h| r.head.header(h).is_some_and(|v| !v.is_empty()))
+                    })
             })
             .count();
         if score > 0 && best.as_ref().is_none_or(|(s, _)| score > *s) {

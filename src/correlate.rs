@@ -271,6 +271,9 @@ pub struct Correlator {
     /// key. Matched by client host, method and path instead.
     uncertain: VecDeque<Uncertain>,
     callers: HashMap<String, CallerState>,
+    /// Auth calls with no app identity (a log shows no body: a refresh call's app is
+    /// invisible), by host: they count for every app caller on that host.
+    host_auths: HashMap<String, VecDeque<AuthCall>>,
     next_id: u64,
     pushed: u64,
 }
@@ -278,7 +281,14 @@ pub struct Correlator {
 impl Correlator {
     /// A correlator.
     pub fn new(settings: Settings) -> Self {
-        Correlator { settings, uncertain: VecDeque::new(), callers: HashMap::new(), next_id: 1, pushed: 0 }
+        Correlator {
+            settings,
+            uncertain: VecDeque::new(),
+            callers: HashMap::new(),
+            host_auths: HashMap::new(),
+            next_id: 1,
+            pushed: 0,
+        }
     }
 
     /// Labels one call; `None` for a read when reads are not reported.
@@ -294,9 +304,34 @@ impl Correlator {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let state = self.callers.entry(call.caller.clone()).or_default();
-        state.last_seen = call.time;
         let horizon = call.time.0.saturating_sub(window);
+        if self.pushed % 4096 == 0 {
+            self.host_auths.retain(|_, a| {
+                a.retain(|x| x.time.0 >= horizon);
+                !a.is_empty()
+            });
+        }
+        // Auth calls of the host without an app identity, for an app caller's refresh.
+        let host_auths: Vec<AuthCall> = match (&call.app, call.kind) {
+            (Some(_), CallKind::Mutation) => self
+                .host_auths
+                .get(&call.host)
+                .map(|a| a.iter().filter(|x| x.time.0 >= horizon).cloned().collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if call.kind == CallKind::Auth && call.app.is_none() {
+            let a = self.host_auths.entry(call.host.clone()).or_default();
+            a.push_back(AuthCall { id, time: call.time, issued: call.issued_token.clone() });
+            if a.len() > MAX_AUTHS {
+                a.pop_front();
+            }
+        }
+        if !self.callers.contains_key(&call.caller) {
+            self.callers.insert(call.caller.clone(), CallerState::default());
+        }
+        let Some(state) = self.callers.get_mut(&call.caller) else { return None };
+        state.last_seen = call.time;
         while state.order.front().is_some_and(|(t, _, _)| t.0 < horizon) {
             if let Some((_, key, pid)) = state.order.pop_front() {
                 if state.by_key.get(&key).is_some_and(|p| p.id == pid) {
@@ -371,7 +406,21 @@ impl Correlator {
                         row
                     }
                     (Some(p), None) => {
-                        let decision = decide(&self.settings, &p, &call, &state.auths);
+                        let mut auths: Vec<AuthCall> =
+                            state.auths.iter().cloned().chain(host_auths).collect();
+                        auths.sort_by_key(|a| a.id);
+                        let mut decision = decide(&self.settings, &p, &call, &auths);
+                        // A log has no request bodies: its call key is method + target only.
+                        let body_method = matches!(call.method.as_str(), "POST" | "PUT" | "PATCH");
+                        if p.from_log
+                            && body_method
+                            && matches!(decision.label, Label::GenuineDuplicate | Label::ErrorRetry)
+                        {
+                            decision.confidence = Confidence::Inferred;
+                            decision.evidence.push_str(
+                                " The log shows no request bodies: the two calls may have differed.",
+                            );
+                        }
                         Row {
                             id,
                             gap_ms: Some(call.time.millis_since(p.time)),
@@ -461,7 +510,7 @@ struct Decision {
 }
 
 /// The decision procedure for a mutation `m` repeating `p`.
-fn decide(s: &Settings, p: &Prior, m: &Call, auths: &VecDeque<AuthCall>) -> Decision {
+fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
     let pid = p.id;
     let confidence = if p.verdict_seen { Confidence::Confirmed } else { Confidence::Inferred };
     let double = DoubleExecution::from_outcome(p.outcome);
@@ -515,9 +564,32 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &VecDeque<AuthCall>) -> Deci
     let same_key = p.idempotency_key.is_some() && p.idempotency_key == m.idempotency_key;
 
     // 2. The client's refresh rule.
-    let log_pattern = !p.verdict_seen
+    let within_latency =
+        m.time.0.saturating_sub(p.time.0) <= s.retry_latency.as_nanos() as i64 + response_wait(p);
+    let log_pattern = !p.verdict_seen && refresh.is_some() && within_latency;
+    // A log shows the marker, but never its letter case on the way to the client: when the
+    // client still refreshed and re-sent at once, the header most likely reached it in another
+    // case (a proxy rewriting it, PowerJob #1062).
+    if p.from_log
+        && p.outcome.executed()
+        && matches!(p.marker, Marker::Present(_))
         && refresh.is_some()
-        && m.time.0.saturating_sub(p.time.0) <= s.retry_latency.as_nanos() as i64 + response_wait(p);
+        && within_latency
+    {
+        let marker = s.marker.as_deref().unwrap_or("the marker header");
+        return Decision {
+            label: Label::AutoRefreshRetry,
+            refresh: refresh.map(|a| a.id),
+            double,
+            confidence: Confidence::Inferred,
+            evidence: format!(
+                "Repeats #{pid} after auth call #{}: the log shows #{pid} succeeded with {marker}, yet the client refreshed and re-sent at once; a log cannot show the header's letter case, so it most likely reached the client rewritten (a proxy, PowerJob #1062){}.",
+                refresh.map_or(0, |a| a.id),
+                double_words(double)
+            ),
+            cause: Cause::MarkerCase,
+        };
+    }
     if (p.refresh_trigger && refresh.is_some() && cred_changed != Some(false)) || log_pattern {
         let a = refresh.map(|a| a.id);
         let (cause, story) = refresh_story(s, p);

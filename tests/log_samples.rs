@@ -18,11 +18,6 @@ const RICH: &str = include_str!("../samples/logs/nginx-rich.conf");
 /// The Tomcat 9 / Spring Boot 2 pattern of the `tomcat-*` sample (`%D` in milliseconds).
 const TOMCAT: &str = r#"tomcat9:%h %l %u %t "%r" %s %b %D"#;
 
-/// Why a row differs from the intent (see tests/nginx_logs.rs for the full list).
-const AUTH_OTHER_CALLER: &str = "DISCREPANCY (correlate): the client's refresh authApp carries no \
-    X-POWERJOB-APP-ID, so the log files it under another caller than P and M and the refresh \
-    between them is missed: genuine-duplicate instead of auto-refresh-retry";
-
 /// A sample: its name, its `--log-format` (None: detected), the format detection must find
 /// (None: not checked), and the rows that differ from the intent: (intent seq, label,
 /// repeat_of as intent seq, double_execution, why).
@@ -51,10 +46,7 @@ const SAMPLES: &[Sample] = &[
         name: "nginx-rich-v5-510-auth-off",
         format: Some(RICH),
         detected: Some("combined"),
-        deviations: &[
-            (7, "genuine-duplicate", Some(5), "yes", AUTH_OTHER_CALLER),
-            (10, "genuine-duplicate", Some(8), "yes", AUTH_OTHER_CALLER),
-        ],
+        deviations: &[],
     },
     Sample {
         name: "nginx-rich-v5-timeout-failover",

@@ -107,18 +107,6 @@ const NO_BODY: &str = "limit of access logs: no request body, so two different c
 /// `combined` shows no app identity.
 const NO_APP: &str = "limit of `combined`: no app identity, so two apps on one host with one \
                       user agent are one caller";
-/// The refresh call is filed under another caller.
-const AUTH_OTHER_CALLER: &str = "DISCREPANCY (correlate, DESIGN 4 auto-refresh-retry): the v5 \
-    client's refresh POST /openApi/authApp carries no X-POWERJOB-APP-ID and a log shows neither \
-    its body (appName) nor the token it issued, so the log files it under caller `127.0.0.1 \
-    (okhttp/3.14.9)` while P and M are `app:1@127.0.0.1 (okhttp/3.14.9)`: no auth call 'by the \
-    same caller' lies between P and M, and the refresh is missed";
-/// A log loses header case.
-const CASE_INVISIBLE: &str = "limit of access logs + DISCREPANCY (classify::logged_marker): nginx \
-    looks `$sent_http_x_powerjob_auth_passed` up case-insensitively, so the log shows `true` \
-    although the client saw only `x-powerjob-auth-passed` and refreshed; a logged marker is \
-    taken as present in the exact case";
-
 /// A row whose answer differs from the intent because of what the log shows.
 struct Known {
     scenario: &'static str,
@@ -177,9 +165,9 @@ const KNOWN: &[Known] = &[
         scenario: "v5-concurrent-shared-refresh",
         formats: RJ,
         seq: 8,
-        got: &[("error-retry", Some(6), "no")],
-        may_match: false,
-        why: AUTH_OTHER_CALLER,
+        got: &[("auto-refresh-retry", Some(6), "no")],
+        may_match: true,
+        why: NO_BODY,
     },
     // The two retries are sent at once after the shared refresh: #9 may start before #8 ends.
     Known {
@@ -214,63 +202,23 @@ const KNOWN: &[Known] = &[
         may_match: false,
         why: NO_BODY,
     },
-    Known {
-        scenario: "v5-expired-token",
-        formats: RJ,
-        seq: 8,
-        got: &[("error-retry", Some(6), "no")],
-        may_match: false,
-        why: AUTH_OTHER_CALLER,
-    },
-    Known {
-        scenario: "v5-510-auth-off",
-        formats: RJ,
-        seq: 7,
-        got: &[("genuine-duplicate", Some(5), "yes")],
-        may_match: false,
-        why: AUTH_OTHER_CALLER,
-    },
-    Known {
-        scenario: "v5-510-auth-off",
-        formats: RJ,
-        seq: 10,
-        got: &[("genuine-duplicate", Some(8), "yes")],
-        may_match: false,
-        why: AUTH_OTHER_CALLER,
-    },
-    Known {
-        scenario: "v5-proxy-lowercase",
-        formats: RJ,
-        seq: 7,
-        got: &[("genuine-duplicate", Some(5), "yes")],
-        may_match: false,
-        why: CASE_INVISIBLE,
-    },
-    Known {
-        scenario: "v5-duplicate-straddles-refresh",
-        formats: RJ,
-        seq: 8,
-        got: &[("error-retry", Some(6), "no")],
-        may_match: false,
-        why: AUTH_OTHER_CALLER,
-    },
 ];
-
-/// DISCREPANCY (analysis::detect_profile): a format that logs the response header
-/// `X-POWERJOB-AUTH-PASSED` writes `-` (JSON: "") when it is absent, and profile detection
-/// counts that present-but-empty header as a PowerJob marker, so `--profile auto` picks
-/// `powerjob` for OAuth2 traffic and reports nothing. These logs are also analysed with
-/// `--profile oauth2-bearer`, which is scored.
-fn profile_misdetected(scenario: &str, fmt: Fmt) -> bool {
-    scenario.starts_with("oauth2-") && fmt != Fmt::Combined
-}
 
 /// `confidence` a repeat row must have: `confirmed` where the log shows the deciding fact
 /// (the status of a failure; the logged marker header; OAuth2 decides by status alone),
-/// `inferred` where it does not (a PowerJob HTTP 200 in `combined`: success or rejection
-/// is in the body or the marker, neither logged) or P got no response at all.
-fn want_confidence(fmt: Fmt, powerjob: bool, p_status: &str) -> &'static str {
-    if p_status.is_empty() || (fmt == Fmt::Combined && powerjob && p_status == "200") {
+/// `inferred` where it does not: a PowerJob HTTP 200 in `combined` (success or rejection is
+/// in the body or the marker, neither logged), P got no response at all, a genuine
+/// duplicate or error retry of a call with a body (a log shows no bodies, so the two calls
+/// may differ), or a refresh after a logged `true` marker (a log cannot show its case).
+fn want_confidence(fmt: Fmt, powerjob: bool, p_status: &str, row: &Row) -> &'static str {
+    let label = row.get("label").map(String::as_str).unwrap_or("");
+    let body_call = row.get("method").is_some_and(|m| matches!(m.as_str(), "POST" | "PUT" | "PATCH"));
+    let case_invisible = row.get("evidence").is_some_and(|e| e.contains("letter case"));
+    if p_status.is_empty()
+        || (fmt == Fmt::Combined && powerjob && p_status == "200")
+        || (body_call && matches!(label, "genuine-duplicate" | "error-retry"))
+        || case_invisible
+    {
         "inferred"
     } else {
         "confirmed"
@@ -651,7 +599,7 @@ fn judge(scenario: &'static str, fmt: Fmt, rows: &[Row], intent: &str, powerjob:
         if c.got.1.is_some() {
             let p_status =
                 c.row.get("repeat_of").and_then(|id| status_of.get(id.as_str())).copied().unwrap_or("");
-            let want = want_confidence(fmt, powerjob, p_status);
+            let want = want_confidence(fmt, powerjob, p_status, &c.row);
             if c.row.get("confidence").map(String::as_str) != Some(want) {
                 o.failures.push(format!("confidence should be {want}: {}", c.describe()));
             }
@@ -709,15 +657,9 @@ fn check_scenario(rec: &Recorded, scenario: &'static str) -> Vec<Outcome> {
         }
     }
     let (rich_rows, stderr) = analyze(&rich, &["--log-format", RICH]);
-    let rich_rows = if profile_misdetected(scenario, Fmt::Rich) {
-        if !(rich_rows.is_empty() && stderr.contains("profile powerjob")) {
-            rich_failures
-                .push(format!("listed profile misdetection not shown: {} rows, {stderr}", rich_rows.len()));
-        }
-        analyze(&rich, &["-q", "--log-format", RICH, "--profile", "oauth2-bearer"]).0
-    } else {
-        rich_rows
-    };
+    if !powerjob && !stderr.contains("profile oauth2-bearer") {
+        rich_failures.push(format!("OAuth2 traffic should get the oauth2-bearer profile: {stderr}"));
+    }
     let mut o = judge(scenario, Fmt::Rich, &rich_rows, &rec.intent, powerjob);
     o.failures.extend(rich_failures);
     outcomes.push(o);
@@ -726,15 +668,9 @@ fn check_scenario(rec: &Recorded, scenario: &'static str) -> Vec<Outcome> {
     let json = rec.log(Fmt::Json);
     let (json_rows, stderr) = analyze(&json, &[]);
     let mut json_failures = Vec::new();
-    let json_rows = if profile_misdetected(scenario, Fmt::Json) {
-        if !(json_rows.is_empty() && stderr.contains("profile powerjob")) {
-            json_failures
-                .push(format!("listed profile misdetection not shown: {} rows, {stderr}", json_rows.len()));
-        }
-        analyze(&json, &["-q", "--profile", "oauth2-bearer"]).0
-    } else {
-        json_rows
-    };
+    if !powerjob && !stderr.contains("profile oauth2-bearer") {
+        json_failures.push(format!("OAuth2 traffic should get the oauth2-bearer profile: {stderr}"));
+    }
     let sample = first_lines(&json, 20);
     let refs: Vec<&str> = sample.iter().map(String::as_str).collect();
     let detected = LogFormat::detect(&refs).map(|(_, name)| name);
