@@ -330,7 +330,7 @@ impl Correlator {
         if !self.callers.contains_key(&call.caller) {
             self.callers.insert(call.caller.clone(), CallerState::default());
         }
-        let Some(state) = self.callers.get_mut(&call.caller) else { return None };
+        let state = self.callers.get_mut(&call.caller)?;
         state.last_seen = call.time;
         while state.order.front().is_some_and(|(t, _, _)| t.0 < horizon) {
             if let Some((_, key, pid)) = state.order.pop_front() {

@@ -54,7 +54,9 @@ pub enum InputError {
         path: String,
     },
     /// Zero bytes.
-    #[error("{path}: the file is empty; nothing to analyse")]
+    #[error(
+        "{path}: the file is empty; nothing to analyse (pass the capture once tcpdump has stopped writing it, or check the path)"
+    )]
     Empty {
         /// The path.
         path: String,

@@ -3,8 +3,9 @@
 //! Exchanges complete out of order (a slow response holds one back while faster
 //! connections finish theirs). Every message start opens an [`OrderKey`] (frame number of
 //! its first byte, then a sequence number); an exchange is released once no open key is
-//! older than its own. The buffer of finished exchanges is capped: past the cap the oldest
-//! is released anyway, so a request that never completes cannot hold memory hostage.
+//! older than its own. The buffer of finished exchanges is capped, in count and in bytes
+//! ([`HELD_BYTES`]): past either cap the oldest is released anyway, so a request that never
+//! completes cannot hold memory hostage.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
@@ -36,8 +37,20 @@ impl Ord for Ready {
     }
 }
 
+/// The most bytes (heads and kept bodies, roughly) of finished exchanges held back.
+pub const HELD_BYTES: usize = 64 << 20;
+
+/// Rough heap size of an exchange: what holding it back costs.
+fn weight(e: &Exchange) -> usize {
+    let m =
+        |m: Option<&crate::exchange::Message>| m.map_or(0, |m| m.head.raw().len() * 2 + m.body.data.len());
+    std::mem::size_of::<Exchange>() + m(e.request.as_ref()) + m(e.response.as_ref())
+}
+
 /// Releases exchanges in request order.
 pub struct Orderer {
+    /// Bytes held in `ready` (by [`weight`]).
+    bytes: usize,
     open: BTreeSet<OrderKey>,
     ready: BinaryHeap<Reverse<Ready>>,
     seq: u64,
@@ -48,7 +61,14 @@ pub struct Orderer {
 impl Orderer {
     /// An orderer holding at most `cap` finished exchanges.
     pub fn new(cap: usize) -> Self {
-        Orderer { open: BTreeSet::new(), ready: BinaryHeap::new(), seq: 0, cap: cap.max(1), forced: 0 }
+        Orderer {
+            bytes: 0,
+            open: BTreeSet::new(),
+            ready: BinaryHeap::new(),
+            seq: 0,
+            cap: cap.max(1),
+            forced: 0,
+        }
     }
 
     /// A message starts at `frame`: reserve its place.
@@ -67,6 +87,7 @@ impl Orderer {
     /// The exchange whose place is `key` is finished.
     pub fn complete(&mut self, key: OrderKey, exchange: Exchange) {
         self.open.remove(&key);
+        self.bytes += weight(&exchange);
         self.ready.push(Reverse(Ready { key, exchange }));
     }
 
@@ -74,13 +95,14 @@ impl Orderer {
     pub fn drain(&mut self, out: &mut dyn FnMut(Exchange)) {
         while let Some(Reverse(top)) = self.ready.peek() {
             let blocked = self.open.first().is_some_and(|oldest| *oldest < top.key);
-            if blocked && self.ready.len() <= self.cap {
+            if blocked && self.ready.len() <= self.cap && self.bytes <= HELD_BYTES {
                 break;
             }
             if blocked {
                 self.forced += 1;
             }
             if let Some(Reverse(r)) = self.ready.pop() {
+                self.bytes -= weight(&r.exchange);
                 out(r.exchange);
             }
         }
@@ -152,5 +174,32 @@ mod tests {
         assert_eq!(o.forced(), 2);
         o.flush(&mut |e| out.push(e.conn));
         assert_eq!(out, vec![2, 3, 4, 5]);
+    }
+
+    /// Measured with scripts/gen-hostile.py's `stalled-order`: one request never answered
+    /// held 100 000 finished exchanges with their bodies back (292 MB); the count cap alone
+    /// did not bound bytes.
+    #[test]
+    fn byte_budget_forces_release() {
+        let mut o = Orderer::new(usize::MAX);
+        let _stuck = o.open(1);
+        let mut big = ex(2);
+        big.request = Some(crate::exchange::Message {
+            head: crate::exchange::Head::request("POST", "/", 1, &[]),
+            ts: Default::default(),
+            end_ts: Default::default(),
+            origin: crate::exchange::Origin::Frame(2),
+            end_origin: crate::exchange::Origin::Frame(2),
+            body: crate::exchange::Body { data: vec![0; 1 << 20], len: 1 << 20, ..Default::default() },
+        });
+        let mut out = 0;
+        for f in 2..200 {
+            let k = o.open(f);
+            o.complete(k, big.clone());
+            o.drain(&mut |_| out += 1);
+        }
+        assert!(o.bytes <= HELD_BYTES + (2 << 20), "{} bytes held", o.bytes);
+        assert!(out > 100, "{out}");
+        assert!(o.forced() > 0);
     }
 }

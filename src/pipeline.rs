@@ -12,7 +12,7 @@ use crate::decode::{Decoded, decode};
 use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{Exchange, InputId, Origin, Timestamp};
 use crate::http::decode::{DEFAULT_DECODED_CAP, exceeds_cap};
-use crate::http::{HttpConfig, HttpHandler, HttpStats};
+use crate::http::{HttpConfig, HttpHandler, HttpStats, ORDER_CAP};
 use crate::reassembly::{At, Limits, Reassembler, ReassemblyStats};
 
 /// Tunables of the capture pipeline.
@@ -45,7 +45,8 @@ pub struct CaptureSummary {
 fn body_limits(ex: &Exchange, input: InputId, http: &HttpConfig, diag: &mut Diagnostics) {
     for (what, m) in [("request", ex.request.as_ref()), ("response", ex.response.as_ref())] {
         let Some(m) = m else { continue };
-        if m.body.len > http.body_cap as u64 && m.body.missing == 0 {
+        // A body cap of 0 means the caller keeps no bodies (`exchanges`): nothing is lost.
+        if http.body_cap > 0 && m.body.len > http.body_cap as u64 && m.body.missing == 0 {
             diag.warn(
                 WarningKind::BodyCap,
                 input,
@@ -137,6 +138,20 @@ pub fn capture_exchanges<R: Read + Send>(
         body_limits(&ex, input, &opts.http, diag);
         emit(ex)
     });
+    let forced = http.orderer.forced();
+    if forced > 0 {
+        diag.warn(
+            WarningKind::BufferLimit,
+            input,
+            None,
+            None,
+            format!(
+                "{forced} exchanges were released ahead of an older unfinished request: more than {} finished exchanges or {} MiB were waiting for it (a fixed limit)",
+                ORDER_CAP,
+                crate::order::HELD_BYTES >> 20
+            ),
+        );
+    }
     let capture = stats?;
     Ok(CaptureSummary {
         capture,

@@ -249,7 +249,10 @@ struct Conn<C> {
 
 /// The reassembler: a connection table plus limits.
 pub struct Reassembler<C> {
-    conns: FxHashMap<Key, Conn<C>>,
+    /// Boxed: the table then holds 72-byte entries, not whole connections, which matters
+    /// when it is full (`--max-conns`): evicting leaves tombstones, and the next insert past
+    /// them doubles the table (measured: 100 000 half-open connections took 265 MB unboxed).
+    conns: FxHashMap<Key, Box<Conn<C>>>,
     limits: Limits,
     input: InputId,
     next_id: u64,
@@ -322,13 +325,13 @@ impl<C> Reassembler<C> {
         };
         if replace {
             if let Some(old) = self.conns.remove(&key) {
-                self.finish_conn(old, CloseReason::Reused, at, handler, diag);
+                self.finish_conn(*old, CloseReason::Reused, at, handler, diag);
             }
             if self.conns.len() >= self.limits.max_conns {
                 self.evict(at, handler, diag);
             }
             let conn = self.new_conn(seg, handler);
-            self.conns.insert(key, conn);
+            self.conns.insert(key, Box::new(conn));
             self.stats.peak_conns = self.stats.peak_conns.max(self.conns.len());
         }
         let Some(conn) = self.conns.get_mut(&key) else { return };
@@ -386,7 +389,7 @@ impl<C> Reassembler<C> {
         }
         if seg.flags.rst {
             if let Some(conn) = self.conns.get_mut(&key) {
-                let conn = Conn { app: conn.app.take(), halves: std::mem::take(&mut conn.halves), ..*conn };
+                let conn = Conn { app: conn.app.take(), halves: std::mem::take(&mut conn.halves), ..**conn };
                 self.finish_conn(conn, CloseReason::Reset, at, handler, diag);
             }
             return;
@@ -477,10 +480,17 @@ impl<C> Reassembler<C> {
                 self.input,
                 Some(Origin::Frame(at.frame)),
                 Some(info.id),
-                format!(
-                    "out-of-order buffer full ({} bytes held); the hole before it is treated as lost (raise --max-buffer)",
-                    half.held_bytes
-                ),
+                if half.held_bytes > limits.max_buffer_per_dir {
+                    format!(
+                        "out-of-order buffer of one connection direction full ({} bytes held); the hole before it is treated as lost (raise --max-buffer)",
+                        half.held_bytes
+                    )
+                } else {
+                    format!(
+                        "out-of-order buffers of all connections full ({} bytes held); the hole before it is treated as lost (raise --max-buffer-total)",
+                        self.held_total
+                    )
+                },
             );
             if let Some(first) = half.first_held() {
                 self.gap_to(key, dir, first, at, handler, diag);
@@ -621,7 +631,7 @@ impl<C> Reassembler<C> {
             }
         }
         if conn.halves.iter().all(|h| h.ended) {
-            let conn = Conn { app: conn.app.take(), halves: std::mem::take(&mut conn.halves), ..*conn };
+            let conn = Conn { app: conn.app.take(), halves: std::mem::take(&mut conn.halves), ..**conn };
             self.finish_conn(conn, CloseReason::Fin, at, handler, diag);
         }
     }
@@ -696,7 +706,7 @@ impl<C> Reassembler<C> {
         expired.sort_unstable();
         for (_, key) in expired {
             if let Some(conn) = self.conns.remove(&key) {
-                self.finish_conn(conn, CloseReason::Idle, at, handler, diag);
+                self.finish_conn(*conn, CloseReason::Idle, at, handler, diag);
             }
         }
     }
@@ -723,7 +733,7 @@ impl<C> Reassembler<C> {
         );
         for (_, _, key) in by_age {
             if let Some(conn) = self.conns.remove(&key) {
-                self.finish_conn(conn, CloseReason::Limit, at, handler, diag);
+                self.finish_conn(*conn, CloseReason::Limit, at, handler, diag);
             }
         }
     }
@@ -734,7 +744,7 @@ impl<C> Reassembler<C> {
         all.sort_unstable();
         for (_, key) in all {
             if let Some(conn) = self.conns.remove(&key) {
-                self.finish_conn(conn, CloseReason::EndOfInput, at, handler, diag);
+                self.finish_conn(*conn, CloseReason::EndOfInput, at, handler, diag);
             }
         }
     }

@@ -59,6 +59,9 @@ pub struct HttpStats {
     pub resyncs: u64,
 }
 
+/// Finished exchanges held back at most, waiting for an older unfinished one.
+pub const ORDER_CAP: usize = 100_000;
+
 /// Shared state of the HTTP layer for one input: configuration and the output orderer.
 pub struct HttpHandler {
     cfg: HttpConfig,
@@ -71,7 +74,7 @@ pub struct HttpHandler {
 impl HttpHandler {
     /// A handler for input `input`.
     pub fn new(cfg: HttpConfig, input: InputId) -> Self {
-        HttpHandler { cfg, input, orderer: Orderer::new(100_000), stats: HttpStats::default() }
+        HttpHandler { cfg, input, orderer: Orderer::new(ORDER_CAP), stats: HttpStats::default() }
     }
 
     /// Counters so far.
@@ -988,7 +991,7 @@ fn close_words(reason: CloseReason) -> &'static str {
     match reason {
         CloseReason::Fin => "the connection closed",
         CloseReason::Reset => "the connection was reset",
-        CloseReason::Idle => "the connection went idle (timeout)",
+        CloseReason::Idle => "the connection was silent longer than the idle timeout (raise --idle-timeout)",
         CloseReason::Limit => "the connection was closed early (connection limit)",
         CloseReason::Reused => "the address pair was reused by a new connection",
         CloseReason::EndOfInput => "the capture ended",

@@ -73,7 +73,8 @@ pub fn parse_request(buf: &[u8]) -> Parsed {
     match request_with(buf, &mut fast) {
         Err(httparse::Error::TooManyHeaders) => {
             let mut slow = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-            request_with(buf, &mut slow).unwrap_or(Parsed::Invalid("too many header fields"))
+            request_with(buf, &mut slow)
+                .unwrap_or(Parsed::Invalid("more than 4096 header fields, a fixed limit"))
         }
         Err(e @ (httparse::Error::Token | httparse::Error::Version | httparse::Error::NewLine)) => {
             lenient_request(buf).unwrap_or(Parsed::Invalid(error_name(e)))
@@ -160,7 +161,8 @@ pub fn parse_response(buf: &[u8]) -> Parsed {
     match response_with(buf, &mut fast) {
         Err(httparse::Error::TooManyHeaders) => {
             let mut slow = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-            response_with(buf, &mut slow).unwrap_or(Parsed::Invalid("too many header fields"))
+            response_with(buf, &mut slow)
+                .unwrap_or(Parsed::Invalid("more than 4096 header fields, a fixed limit"))
         }
         Err(e) => Parsed::Invalid(error_name(e)),
         Ok(p) => p,
@@ -191,7 +193,7 @@ fn error_name(e: httparse::Error) -> &'static str {
         httparse::Error::NewLine => "invalid line ending",
         httparse::Error::Status => "invalid status line",
         httparse::Error::Token => "invalid method token",
-        httparse::Error::TooManyHeaders => "too many header fields",
+        httparse::Error::TooManyHeaders => "more than 4096 header fields, a fixed limit",
         httparse::Error::Version => "invalid HTTP version",
     }
 }

@@ -9,4 +9,4 @@ pub mod conn;
 pub mod decode;
 pub mod head;
 
-pub use conn::{HttpConfig, HttpConn, HttpHandler, HttpStats};
+pub use conn::{HttpConfig, HttpConn, HttpHandler, HttpStats, ORDER_CAP};
