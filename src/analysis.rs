@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::classify::{CallKind, CallerMode, Classifier};
 use crate::correlate::{Correlator, DoubleExecution, Label, Row, Settings};
-use crate::diag::Diagnostics;
+use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{Exchange, InputId, Timestamp};
 use crate::input::{self, InputKind};
 use crate::logs::{self, LogOptions};
@@ -103,14 +103,34 @@ pub struct Summary {
 
 impl Summary {
     fn count(&mut self, row: &Row) {
-        let label = row.label.name().to_string();
-        *self.labels.entry(label.clone()).or_default() += 1;
+        // Once per row: look keys up borrowed, allocate only for a key seen the first time.
+        fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+            match map.get_mut(key) {
+                Some(n) => *n += 1,
+                None => {
+                    map.insert(key.to_string(), 1);
+                }
+            }
+        }
+        fn bump2(map: &mut BTreeMap<String, BTreeMap<String, u64>>, key: &str, label: &str) {
+            match map.get_mut(key) {
+                Some(m) => bump(m, label),
+                None => {
+                    map.insert(key.to_string(), BTreeMap::from([(label.to_string(), 1)]));
+                }
+            }
+        }
+        let label = row.label.name();
+        bump(&mut self.labels, label);
         if row.double_execution == Some(DoubleExecution::Yes) {
             self.executed_twice += 1;
         }
-        let endpoint = format!("{} {}", row.call.method, row.call.path);
-        *self.endpoints.entry(endpoint).or_default().entry(label.clone()).or_default() += 1;
-        *self.callers.entry(row.call.caller.clone()).or_default().entry(label).or_default() += 1;
+        let mut endpoint = String::with_capacity(row.call.method.len() + row.call.path.len() + 1);
+        endpoint.push_str(&row.call.method);
+        endpoint.push(' ');
+        endpoint.push_str(&row.call.path);
+        bump2(&mut self.endpoints, &endpoint, label);
+        bump2(&mut self.callers, &row.call.caller, label);
     }
 
     /// Rows with `label`.
@@ -305,12 +325,25 @@ pub fn run(
         }
     }
     if labeler.is_none() {
-        let mut l = make_labeler(opts, redactor, &pending, &mut summary);
+        let l = labeler.insert(make_labeler(opts, redactor, &pending, &mut summary));
         for ex in pending.drain(..) {
             label(&mut l.0, &mut l.1, opts.settings.all, &ex, &mut summary, on_row);
         }
     }
-    let stream = stream.finish();
+    let mut stream = stream.finish();
+    let forgotten = labeler.as_ref().map_or(0, |(_, k)| k.forgotten());
+    if forgotten > 0 {
+        stream.diagnostics.warn(
+            WarningKind::BufferLimit,
+            0,
+            None,
+            None,
+            format!(
+                "{forgotten} earlier mutations were forgotten before their window ended (more than {} in one --window): a repeat of one of them is reported as original; narrow --window",
+                crate::correlate::MAX_REMEMBERED
+            ),
+        );
+    }
     RunResult {
         inputs: stream.inputs,
         summary,

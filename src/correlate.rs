@@ -17,6 +17,7 @@
 //! window, not by input size.
 
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -216,17 +217,69 @@ struct Prior {
     resp_time: Option<Timestamp>,
     outcome: Outcome,
     status: Option<u16>,
-    code: Option<String>,
-    message: Option<String>,
-    marker: Marker,
+    /// The app's error code and message, when there are any (rare: kept boxed).
+    extra: Option<Box<(Option<String>, Option<String>)>>,
+    marker: PriorMarker,
     refresh_trigger: bool,
     verdict_seen: bool,
-    credential: Option<String>,
+    /// Hash of the credential fingerprint (only compared).
+    credential: Option<u64>,
     server: std::net::SocketAddr,
-    host: String,
-    idempotency_key: Option<String>,
+    host: Rc<str>,
+    idempotency_key: Option<Box<str>>,
     resp_bytes: Option<u64>,
     from_log: bool,
+}
+
+/// A remembered call's marker, compact: the common states inline, the rest boxed.
+#[derive(Clone, Debug)]
+enum PriorMarker {
+    NotApplicable,
+    Unseen,
+    Absent,
+    /// Present with the expected value (`true`).
+    Expected,
+    Other(Box<Marker>),
+}
+
+impl PriorMarker {
+    fn new(m: &Marker, expected: Option<&str>) -> Self {
+        match m {
+            Marker::NotApplicable => PriorMarker::NotApplicable,
+            Marker::Unseen => PriorMarker::Unseen,
+            Marker::Absent => PriorMarker::Absent,
+            Marker::Present(v) if expected.is_some_and(|e| v.eq_ignore_ascii_case(e)) => {
+                PriorMarker::Expected
+            }
+            other => PriorMarker::Other(Box::new(other.clone())),
+        }
+    }
+
+    fn get(&self, expected: Option<&str>) -> Marker {
+        match self {
+            PriorMarker::NotApplicable => Marker::NotApplicable,
+            PriorMarker::Unseen => Marker::Unseen,
+            PriorMarker::Absent => Marker::Absent,
+            PriorMarker::Expected => Marker::Present(expected.unwrap_or("true").to_string()),
+            PriorMarker::Other(m) => (**m).clone(),
+        }
+    }
+}
+
+impl Prior {
+    fn code(&self) -> Option<&String> {
+        self.extra.as_ref().and_then(|e| e.0.as_ref())
+    }
+    fn message(&self) -> Option<&String> {
+        self.extra.as_ref().and_then(|e| e.1.as_ref())
+    }
+}
+
+fn hash_str(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
 }
 
 #[derive(Clone, Debug)]
@@ -239,7 +292,6 @@ struct AuthCall {
 #[derive(Default)]
 struct CallerState {
     by_key: HashMap<u64, Prior>,
-    order: VecDeque<(Timestamp, u64, u64)>,
     auths: VecDeque<AuthCall>,
     last_seen: Timestamp,
 }
@@ -259,8 +311,9 @@ fn key_incomplete(c: &Call) -> bool {
     c.flags.has(Flags::REQUEST_GAP) || c.flags.has(Flags::REQUEST_TRUNCATED)
 }
 
-/// Per-caller state bounds.
-const MAX_PER_CALLER: usize = 200_000;
+/// Earlier mutations remembered at most, over all callers: past it the oldest are
+/// forgotten (a repeat of one of them is then reported `original`) and the run says so.
+pub const MAX_REMEMBERED: usize = 200_000;
 const MAX_AUTHS: usize = 1_000;
 
 /// Labels calls as they come, in request-time order.
@@ -270,7 +323,13 @@ pub struct Correlator {
     /// their caller, are not the call's, so a later identical call cannot find them by
     /// key. Matched by client host, method and path instead.
     uncertain: VecDeque<Uncertain>,
-    callers: HashMap<String, CallerState>,
+    callers: HashMap<Rc<str>, CallerState>,
+    /// Every remembered mutation, oldest first: (time, caller, call key, row id).
+    order: VecDeque<(Timestamp, Rc<str>, u64, u64)>,
+    /// Client hosts, interned (every remembered call names one).
+    hosts: HashMap<Box<str>, Rc<str>>,
+    /// Mutations forgotten early because [`MAX_REMEMBERED`] was reached.
+    forgotten: u64,
     /// Auth calls with no app identity (a log shows no body: a refresh call's app is
     /// invisible), by host: they count for every app caller on that host.
     host_auths: HashMap<String, VecDeque<AuthCall>>,
@@ -285,10 +344,18 @@ impl Correlator {
             settings,
             uncertain: VecDeque::new(),
             callers: HashMap::new(),
+            order: VecDeque::new(),
+            hosts: HashMap::new(),
+            forgotten: 0,
             host_auths: HashMap::new(),
             next_id: 1,
             pushed: 0,
         }
+    }
+
+    /// Mutations forgotten before their window ended because [`MAX_REMEMBERED`] was reached.
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
     }
 
     /// Labels one call; `None` for a read when reads are not reported.
@@ -297,7 +364,7 @@ impl Correlator {
         let window = self.settings.window.as_nanos().min(i64::MAX as u128) as i64;
         if self.pushed % 4096 == 0 {
             let now = call.time;
-            self.callers.retain(|_, s| now.0.saturating_sub(s.last_seen.0) <= window);
+            self.callers.retain(|_, s| now.0.saturating_sub(s.last_seen.0) <= window || !s.by_key.is_empty());
         }
         if call.kind == CallKind::Read && !self.settings.all {
             return None;
@@ -327,18 +394,42 @@ impl Correlator {
                 a.pop_front();
             }
         }
-        if !self.callers.contains_key(&call.caller) {
-            self.callers.insert(call.caller.clone(), CallerState::default());
-        }
-        let state = self.callers.get_mut(&call.caller)?;
-        state.last_seen = call.time;
-        while state.order.front().is_some_and(|(t, _, _)| t.0 < horizon) {
-            if let Some((_, key, pid)) = state.order.pop_front() {
-                if state.by_key.get(&key).is_some_and(|p| p.id == pid) {
-                    state.by_key.remove(&key);
+        // Forget what left the window, and the oldest beyond the memory cap.
+        while let Some((t, _, _, _)) = self.order.front() {
+            let over = self.order.len() > MAX_REMEMBERED;
+            if t.0 >= horizon && !over {
+                break;
+            }
+            if let Some((_, caller, key, pid)) = self.order.pop_front() {
+                self.forgotten += u64::from(over);
+                if let Some(st) = self.callers.get_mut(&caller) {
+                    if st.by_key.get(&key).is_some_and(|p| p.id == pid) {
+                        st.by_key.remove(&key);
+                    }
                 }
             }
         }
+        let caller: Rc<str> = match self.callers.get_key_value(call.caller.as_str()) {
+            Some((k, _)) => k.clone(),
+            None => {
+                let k: Rc<str> = call.caller.as_str().into();
+                self.callers.insert(k.clone(), CallerState::default());
+                k
+            }
+        };
+        let host: Rc<str> = match self.hosts.get(call.host.as_str()) {
+            Some(h) => h.clone(),
+            None => {
+                if self.hosts.len() >= 100_000 {
+                    self.hosts.clear();
+                }
+                let h: Rc<str> = call.host.as_str().into();
+                self.hosts.insert(call.host.as_str().into(), h.clone());
+                h
+            }
+        };
+        let state = self.callers.get_mut(&caller)?;
+        state.last_seen = call.time;
         while state.auths.front().is_some_and(|a| a.time.0 < horizon) {
             state.auths.pop_front();
         }
@@ -456,27 +547,20 @@ impl Correlator {
                         resp_time: c.resp_time,
                         outcome: c.outcome,
                         status: c.status,
-                        code: c.code.clone(),
-                        message: c.message.clone(),
-                        marker: c.marker.clone(),
+                        extra: (c.code.is_some() || c.message.is_some())
+                            .then(|| Box::new((c.code.clone(), c.message.clone()))),
+                        marker: PriorMarker::new(&c.marker, self.settings.marker_value.as_deref()),
                         refresh_trigger: c.refresh_trigger,
                         verdict_seen: c.verdict_seen,
-                        credential: c.credential.clone(),
+                        credential: c.credential.as_deref().map(hash_str),
                         server: c.server,
-                        host: c.host.clone(),
-                        idempotency_key: c.idempotency_key.clone(),
+                        host: host.clone(),
+                        idempotency_key: c.idempotency_key.as_deref().map(Box::from),
                         resp_bytes: c.resp_bytes,
                         from_log: matches!(c.origin, crate::exchange::Origin::Line(_)),
                     },
                 );
-                state.order.push_back((c.time, c.key, id));
-                if state.order.len() > MAX_PER_CALLER {
-                    if let Some((_, key, pid)) = state.order.pop_front() {
-                        if state.by_key.get(&key).is_some_and(|p| p.id == pid) {
-                            state.by_key.remove(&key);
-                        }
-                    }
-                }
+                self.order.push_back((c.time, caller.clone(), c.key, id));
                 row
             }
         };
@@ -519,7 +603,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
     } else {
         String::new()
     };
-    let hosts = if p.host != m.host {
+    let hosts = if *p.host != *m.host {
         format!(" (#{pid} from {}, this one from {})", p.host, m.host)
     } else {
         String::new()
@@ -536,7 +620,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
         .or_else(|| between.last())
         .copied();
     let cred_changed = match (&p.credential, &m.credential) {
-        (Some(a), Some(b)) => Some(a != b),
+        (Some(a), Some(b)) => Some(*a != hash_str(b)),
         _ => None,
     };
     let new_token = match (&m.credential, cred_changed) {
@@ -546,7 +630,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
 
     // 1. Client-supplied retry markers outrank timing.
     if let (Some(k1), Some(k2)) = (&p.idempotency_key, &m.idempotency_key) {
-        if k1 != k2 {
+        if **k1 != **k2 {
             return Decision {
                 label: Label::GenuineDuplicate,
                 refresh: None,
@@ -561,7 +645,8 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
             };
         }
     }
-    let same_key = p.idempotency_key.is_some() && p.idempotency_key == m.idempotency_key;
+    let same_key =
+        p.idempotency_key.is_some() && p.idempotency_key.as_deref() == m.idempotency_key.as_deref();
 
     // 2. The client's refresh rule.
     let within_latency =
@@ -572,7 +657,8 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
     // case (a proxy rewriting it, PowerJob #1062).
     if p.from_log
         && p.outcome.executed()
-        && matches!(p.marker, Marker::Present(_))
+        && matches!(p.marker, PriorMarker::Expected | PriorMarker::Other(_))
+        && matches!(p.marker.get(s.marker_value.as_deref()), Marker::Present(_))
         && refresh.is_some()
         && within_latency
     {
@@ -770,7 +856,7 @@ fn refresh_story(s: &Settings, p: &Prior) -> (Cause, String) {
     let pid = p.id;
     let marker = s.marker.as_deref().unwrap_or("the marker header");
     let want = s.marker_value.as_deref().unwrap_or("true");
-    match (&p.marker, p.outcome) {
+    match (&p.marker.get(s.marker_value.as_deref()), p.outcome) {
         (Marker::OtherCase(name, value), o) if o.executed() => (
             Cause::MarkerCase,
             format!(
@@ -805,16 +891,16 @@ fn success_words(p: &Prior) -> &'static str {
 
 fn rejection_words(s: &Settings, p: &Prior) -> String {
     let mut parts = Vec::new();
-    if let Marker::Present(v) = &p.marker {
+    if let Marker::Present(v) = &p.marker.get(s.marker_value.as_deref()) {
         parts.push(format!("{}: {v}", s.marker.as_deref().unwrap_or("marker")));
     }
     if let Some(st) = p.status.filter(|s| *s != 200) {
         parts.push(format!("HTTP {st}"));
     }
-    if let Some(c) = &p.code {
+    if let Some(c) = p.code() {
         parts.push(format!("code {c}"));
     }
-    if let Some(m) = &p.message {
+    if let Some(m) = p.message() {
         parts.push(m.clone());
     }
     if parts.is_empty() { "auth rejected".into() } else { parts.join(", ") }
@@ -832,7 +918,7 @@ fn outcome_words(s: &Settings, p: &Prior) -> String {
             format!("succeeded ({status}) without {marker}")
         }
         Outcome::Rejected => format!("was rejected ({})", rejection_words(s, p)),
-        Outcome::AppError => match &p.code {
+        Outcome::AppError => match p.code() {
             Some(c) => format!("failed with an application error (code {c})"),
             None => "failed with an application error (success=false)".into(),
         },

@@ -56,38 +56,11 @@ pub fn source(inputs: &[String], row: &Row) -> String {
     }
 }
 
-/// The cells of a row, redacted, in column order (before the formula guard).
-pub fn cells(row: &Row, inputs: &[String], redactor: &Redactor) -> [String; 19] {
-    let c = &row.call;
-    let opt = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
-    [
-        row.id.to_string(),
-        c.time.rfc3339(),
-        c.caller.clone(),
-        addr(&c.client),
-        addr(&c.server),
-        c.method.clone(),
-        c.path.clone(),
-        c.query.clone(),
-        c.call_key.clone(),
-        c.status.map(|s| s.to_string()).unwrap_or_default(),
-        c.outcome.name().to_string(),
-        row.label.name().to_string(),
-        opt(row.repeat_of),
-        opt(row.refresh_id),
-        row.gap_ms.map(|g| format!("{g:.3}")).unwrap_or_default(),
-        row.double_execution.map(|d| d.name().to_string()).unwrap_or_default(),
-        row.confidence.name().to_string(),
-        // Evidence is built from redacted parts; the scrub is a second belt.
-        redactor.text(&row.evidence),
-        source(inputs, row),
-    ]
-}
-
 /// Streams rows as CSV.
 pub struct RowCsv<W: Write> {
     out: csv::Writer<W>,
     inputs: Vec<String>,
+    buf: String,
 }
 
 impl<W: Write> RowCsv<W> {
@@ -95,14 +68,62 @@ impl<W: Write> RowCsv<W> {
     pub fn new(out: W, inputs: Vec<String>) -> io::Result<Self> {
         let mut out = csv::WriterBuilder::new().buffer_capacity(1 << 16).from_writer(out);
         out.write_record(COLUMNS).map_err(io::Error::other)?;
-        Ok(RowCsv { out, inputs })
+        Ok(RowCsv { out, inputs, buf: String::with_capacity(64) })
     }
 }
 
 impl<W: Write> ReportWriter for RowCsv<W> {
     fn row(&mut self, row: &Row, redactor: &Redactor) -> io::Result<()> {
-        let cells = cells(row, &self.inputs, redactor);
-        self.out.write_record(cells.iter().map(|c| csv_cell(c).into_owned())).map_err(io::Error::other)
+        // Written field by field from a reused buffer: this runs once per row.
+        use std::fmt::Write as _;
+        let c = &row.call;
+        let e = io::Error::other;
+        macro_rules! text {
+            ($v:expr) => {
+                self.out.write_field(csv_cell($v).as_bytes()).map_err(e)?
+            };
+        }
+        macro_rules! num {
+            ($($fmt:tt)*) => {{
+                self.buf.clear();
+                let _ = write!(self.buf, $($fmt)*);
+                self.out.write_field(self.buf.as_bytes()).map_err(e)?;
+            }};
+        }
+        macro_rules! opt {
+            ($v:expr) => {
+                match $v {
+                    Some(v) => num!("{v}"),
+                    None => self.out.write_field(b"").map_err(e)?,
+                }
+            };
+        }
+        num!("{}", row.id);
+        self.buf.clear();
+        c.time.write_rfc3339(&mut self.buf);
+        self.out.write_field(self.buf.as_bytes()).map_err(e)?;
+        text!(&c.caller);
+        text!(&addr(&c.client));
+        text!(&addr(&c.server));
+        text!(&c.method);
+        text!(&c.path);
+        text!(&c.query);
+        text!(&c.call_key);
+        opt!(c.status);
+        text!(c.outcome.name());
+        text!(row.label.name());
+        opt!(row.repeat_of);
+        opt!(row.refresh_id);
+        match row.gap_ms {
+            Some(g) => num!("{g:.3}"),
+            None => self.out.write_field(b"").map_err(e)?,
+        }
+        text!(row.double_execution.map_or("", |d| d.name()));
+        text!(row.confidence.name());
+        // Evidence is built from redacted parts; the scrub is a second belt.
+        text!(&redactor.text(&row.evidence));
+        text!(&source(&self.inputs, row));
+        self.out.write_record(std::iter::empty::<&[u8]>()).map_err(e)
     }
 
     fn finish(mut self: Box<Self>, _: &RunContext<'_>, _: &Redactor) -> io::Result<()> {
