@@ -13,7 +13,7 @@ use std::thread;
 
 use serde::Serialize;
 
-use crate::classify::{CallKind, CallerMode, Classifier};
+use crate::classify::{Call, CallKind, CallerMode, Classifier};
 use crate::correlate::{Correlator, DoubleExecution, Label, Row, Settings};
 use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{Exchange, InputId, Timestamp};
@@ -292,7 +292,30 @@ impl Iterator for ExchangeStream {
     }
 }
 
+/// What the classifier thread hands to the correlating thread.
+enum Classified {
+    /// The profile chosen (sent once, before any call).
+    Profile(Box<Profile>),
+    /// Calls in request-time order.
+    Calls(Vec<Call>),
+}
+
+/// Counts the classifier thread keeps.
+#[derive(Default)]
+struct ClassifyCounts {
+    exchanges: u64,
+    mutations: u64,
+    auth_calls: u64,
+    reads: u64,
+    orphans: u64,
+}
+
 /// Runs an analysis over `paths`, calling `on_row` for every row as it is decided.
+///
+/// Three stages on their own threads: reading (a thread per input: capture pipeline or log
+/// parser), classifying (merge by time, profile detection, [`Classifier`]), and correlating
+/// and writing (the caller's thread: [`Correlator`], `on_row`). Each stage hands the next
+/// batches through a bounded channel, so one large capture keeps both cores busy.
 pub fn run(
     paths: &[String],
     opts: &AnalyzeOptions,
@@ -305,97 +328,131 @@ pub fn run(
         echo: opts.echo,
         captures_only: false,
     };
-    let mut stream = ExchangeStream::open(paths, &read);
-    let mut summary = Summary::default();
-    let mut labeler: Option<(Classifier<'_>, Correlator)> = None;
+    thread::scope(|scope| {
+        let (tx, rx) = sync_channel::<Classified>(CHANNEL);
+        let classifier = scope.spawn(move || classify_stage(paths, &read, opts, redactor, tx));
+        let mut summary = Summary::default();
+        let mut correlator: Option<Correlator> = None;
+        for msg in rx {
+            match msg {
+                Classified::Profile(profile) => {
+                    summary.profile = profile.name.clone();
+                    let mut settings = opts.settings.clone();
+                    settings.retry_latency = profile.client.retry_latency;
+                    settings.marker = profile.client.marker.clone();
+                    settings.marker_value = profile.client.marker_value.clone();
+                    correlator = Some(Correlator::new(settings));
+                }
+                Classified::Calls(calls) => {
+                    let Some(k) = correlator.as_mut() else { continue };
+                    for call in calls {
+                        if let Some(row) = k.push(call) {
+                            summary.count(&row);
+                            on_row(&row);
+                        }
+                    }
+                }
+            }
+        }
+        let (stream, counts) = match classifier.join() {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e),
+        };
+        let mut stream = stream;
+        summary.exchanges = counts.exchanges;
+        summary.mutations = counts.mutations;
+        summary.auth_calls = counts.auth_calls;
+        summary.reads = counts.reads;
+        summary.orphans = counts.orphans;
+        let forgotten = correlator.as_ref().map_or(0, Correlator::forgotten);
+        if forgotten > 0 {
+            stream.diagnostics.warn(
+                WarningKind::BufferLimit,
+                0,
+                None,
+                None,
+                format!(
+                    "{forgotten} earlier mutations were forgotten before their window ended (more than {} in one --window): a repeat of one of them is reported as original; narrow --window",
+                    crate::correlate::MAX_REMEMBERED
+                ),
+            );
+        }
+        RunResult {
+            inputs: stream.inputs,
+            summary,
+            diagnostics: stream.diagnostics,
+            input_failed: stream.input_failed,
+        }
+    })
+}
+
+/// The classifying stage: merges the inputs, picks the profile, classifies in order.
+fn classify_stage(
+    paths: &[String],
+    read: &ReadOptions,
+    opts: &AnalyzeOptions,
+    redactor: &Redactor,
+    tx: SyncSender<Classified>,
+) -> (ExchangeStream, ClassifyCounts) {
+    let mut stream = ExchangeStream::open(paths, read);
+    let mut counts = ClassifyCounts::default();
+    let mut classifier: Option<Classifier<'_>> = None;
     let mut pending: Vec<Exchange> = Vec::new();
+    let mut batch: Vec<Call> = Vec::with_capacity(BATCH);
+    let all = opts.settings.all;
+    let start = |sample: &[Exchange]| {
+        let profile = match &opts.profile {
+            ProfileChoice::Fixed(p) => (**p).clone(),
+            ProfileChoice::Auto => detect_profile(sample),
+        };
+        let _ = tx.send(Classified::Profile(Box::new(profile.clone())));
+        Classifier::new(profile, redactor, opts.caller)
+    };
+    let one = |c: &mut Classifier<'_>, ex: &Exchange, counts: &mut ClassifyCounts, batch: &mut Vec<Call>| {
+        // Reads are only counted unless they are reported: no need to classify them.
+        if !all && c.kind_of(ex) == Some(CallKind::Read) {
+            counts.reads += 1;
+            return;
+        }
+        let Some(call) = c.classify(ex) else {
+            counts.orphans += 1;
+            return;
+        };
+        match call.kind {
+            CallKind::Auth => counts.auth_calls += 1,
+            CallKind::Mutation => counts.mutations += 1,
+            CallKind::Read => counts.reads += 1,
+        }
+        batch.push(call);
+        if batch.len() >= BATCH {
+            let _ = tx.send(Classified::Calls(std::mem::replace(batch, Vec::with_capacity(BATCH))));
+        }
+    };
     for ex in stream.by_ref() {
-        summary.exchanges += 1;
-        match &mut labeler {
-            Some((c, k)) => label(c, k, opts.settings.all, &ex, &mut summary, on_row),
+        counts.exchanges += 1;
+        match &mut classifier {
+            Some(c) => one(c, &ex, &mut counts, &mut batch),
             None => {
                 pending.push(ex);
                 if pending.len() >= DETECT_BUFFER {
-                    let l = labeler.insert(make_labeler(opts, redactor, &pending, &mut summary));
+                    let c = classifier.insert(start(&pending));
                     for ex in pending.drain(..) {
-                        label(&mut l.0, &mut l.1, opts.settings.all, &ex, &mut summary, on_row);
+                        one(c, &ex, &mut counts, &mut batch);
                     }
                 }
             }
         }
     }
-    if labeler.is_none() {
-        let l = labeler.insert(make_labeler(opts, redactor, &pending, &mut summary));
+    if classifier.is_none() {
+        let c = classifier.insert(start(&pending));
         for ex in pending.drain(..) {
-            label(&mut l.0, &mut l.1, opts.settings.all, &ex, &mut summary, on_row);
+            one(c, &ex, &mut counts, &mut batch);
         }
     }
-    let mut stream = stream.finish();
-    let forgotten = labeler.as_ref().map_or(0, |(_, k)| k.forgotten());
-    if forgotten > 0 {
-        stream.diagnostics.warn(
-            WarningKind::BufferLimit,
-            0,
-            None,
-            None,
-            format!(
-                "{forgotten} earlier mutations were forgotten before their window ended (more than {} in one --window): a repeat of one of them is reported as original; narrow --window",
-                crate::correlate::MAX_REMEMBERED
-            ),
-        );
+    if !batch.is_empty() {
+        let _ = tx.send(Classified::Calls(batch));
     }
-    RunResult {
-        inputs: stream.inputs,
-        summary,
-        diagnostics: stream.diagnostics,
-        input_failed: stream.input_failed,
-    }
-}
-
-fn make_labeler<'r>(
-    opts: &AnalyzeOptions,
-    redactor: &'r Redactor,
-    sample: &[Exchange],
-    summary: &mut Summary,
-) -> (Classifier<'r>, Correlator) {
-    let profile = match &opts.profile {
-        ProfileChoice::Fixed(p) => (**p).clone(),
-        ProfileChoice::Auto => detect_profile(sample),
-    };
-    summary.profile = profile.name.clone();
-    let mut settings = opts.settings.clone();
-    settings.retry_latency = profile.client.retry_latency;
-    settings.marker = profile.client.marker.clone();
-    settings.marker_value = profile.client.marker_value.clone();
-    (Classifier::new(profile, redactor, opts.caller), Correlator::new(settings))
-}
-
-fn label(
-    c: &mut Classifier<'_>,
-    k: &mut Correlator,
-    all: bool,
-    ex: &Exchange,
-    summary: &mut Summary,
-    on_row: &mut dyn FnMut(&Row),
-) {
-    // Reads are only counted unless they are reported: no need to classify them.
-    if !all && c.kind_of(ex) == Some(CallKind::Read) {
-        summary.reads += 1;
-        return;
-    }
-    let Some(call) = c.classify(ex) else {
-        summary.orphans += 1;
-        return;
-    };
-    match call.kind {
-        CallKind::Auth => summary.auth_calls += 1,
-        CallKind::Mutation => summary.mutations += 1,
-        CallKind::Read => summary.reads += 1,
-    }
-    if let Some(row) = k.push(call) {
-        summary.count(&row);
-        on_row(&row);
-    }
+    (stream.finish(), counts)
 }
 
 /// Scores each built-in profile on a sample of exchanges; `generic` when nothing matches.

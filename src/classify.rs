@@ -8,7 +8,7 @@
 //! `server-error`, `no-response`, `unknown`). Everything kept on a [`Call`] is already safe
 //! to print: secrets are fingerprints or gone.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
@@ -232,11 +232,11 @@ impl<'r> Classifier<'r> {
             profile,
             redactor,
             mode,
-            token_apps: HashMap::new(),
-            fingerprints: HashMap::new(),
-            kept_names: HashMap::new(),
-            path_kinds: HashMap::new(),
-            shown_paths: HashMap::new(),
+            token_apps: HashMap::default(),
+            fingerprints: HashMap::default(),
+            kept_names: HashMap::default(),
+            path_kinds: HashMap::default(),
+            shown_paths: HashMap::default(),
             wanted,
             wanted_auth,
             success_field,

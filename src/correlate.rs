@@ -16,7 +16,9 @@
 //! State is per caller and only spans the window, so memory is bounded by traffic rate ×
 //! window, not by input size.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -343,11 +345,11 @@ impl Correlator {
         Correlator {
             settings,
             uncertain: VecDeque::new(),
-            callers: HashMap::new(),
+            callers: HashMap::default(),
             order: VecDeque::new(),
-            hosts: HashMap::new(),
+            hosts: HashMap::default(),
             forgotten: 0,
-            host_auths: HashMap::new(),
+            host_auths: HashMap::default(),
             next_id: 1,
             pushed: 0,
         }
