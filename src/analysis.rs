@@ -47,6 +47,8 @@ pub struct AnalyzeOptions {
     pub caller: CallerMode,
     /// Called with every warning as it happens (`-v`).
     pub echo: Option<fn(&crate::diag::Warning)>,
+    /// Every byte read from the input files is added here (for a progress bar).
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// One input as the report lists it.
@@ -176,6 +178,8 @@ pub struct ReadOptions {
     pub echo: Option<fn(&crate::diag::Warning)>,
     /// Refuse access logs (for `dupcall exchanges`).
     pub captures_only: bool,
+    /// Every byte read from the input files is added here (for a progress bar).
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// The exchanges of several inputs, merged by time: each input is read on its own thread
@@ -327,6 +331,7 @@ pub fn run(
         logs: opts.logs.clone(),
         echo: opts.echo,
         captures_only: false,
+        progress: opts.progress.clone(),
     };
     thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Classified>(CHANNEL);
@@ -485,7 +490,7 @@ fn read_input(id: InputId, path: &str, opts: &ReadOptions, tx: SyncSender<Msg>) 
     let mut info = InputInfo { name: path.to_string(), ..InputInfo::default() };
     let mut diag = Diagnostics::default();
     diag.echo = opts.echo;
-    match input::open(path) {
+    match input::open_counted(path, opts.progress.clone()) {
         Err(e) => info.error = Some(e.to_string()),
         Ok(opened) => {
             info.kind = opened.kind.name().to_string();

@@ -7,6 +7,8 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use thiserror::Error;
 
@@ -97,6 +99,12 @@ const PEEK: usize = 512;
 
 /// Opens `path` (`-` = stdin) and detects its kind.
 pub fn open(path: &str) -> Result<Opened, InputError> {
+    open_counted(path, None)
+}
+
+/// Like [`open`], adding every byte read from the file (before decompression) to `counter`
+/// (for a progress bar).
+pub fn open_counted(path: &str, counter: Option<Arc<AtomicU64>>) -> Result<Opened, InputError> {
     let raw: Box<dyn Read + Send> = if path == "-" {
         Box::new(io::stdin())
     } else {
@@ -105,6 +113,10 @@ pub fn open(path: &str) -> Result<Opened, InputError> {
             return Err(InputError::Directory { path: path.to_string() });
         }
         Box::new(File::open(path).map_err(|e| io_error(path, e))?)
+    };
+    let raw: Box<dyn Read + Send> = match counter {
+        Some(counter) => Box::new(Counted { inner: raw, counter }),
+        None => raw,
     };
     detect(path, raw)
 }
@@ -133,6 +145,20 @@ pub fn detect(name: &str, raw: Box<dyn Read + Send>) -> Result<Opened, InputErro
     })?;
     let reader = Box::new(BufReader::with_capacity(1 << 16, Cursor::new(prefix).chain(reader)));
     Ok(Opened { name: name.to_string(), kind, gzip, reader })
+}
+
+/// A reader that counts what passes through it.
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    counter: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Reads up to [`PEEK`] bytes, returning them and a reader that still yields everything.

@@ -15,6 +15,7 @@ use dupcall::report::rows::RowCsv;
 use dupcall::report::{ReportWriter, RunContext};
 
 use super::common::{LimitArgs, OutputArgs, echo_warning};
+use super::progress::Progress;
 use super::{EXIT_FAIL_ON, EXIT_INPUT};
 
 /// Output formats.
@@ -104,7 +105,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         settings: Settings { window: args.window, all: args.all, ..Settings::default() },
         caller: if args.caller == CallerArg::App { CallerMode::App } else { CallerMode::AppAndHost },
         echo: if args.out.verbose { Some(echo_warning) } else { None },
+        progress: None,
     };
+    let progress = Progress::start(&args.inputs, args.out.quiet);
+    let opts = AnalyzeOptions { progress: progress.counter(), ..opts };
     let out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {p}"))?)),
         None => Box::new(BufWriter::new(io::stdout().lock())),
@@ -128,6 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
         }
     });
+    progress.finish();
     if let Some(e) = write_err {
         return Err(e).context("writing the report");
     }

@@ -10,6 +10,7 @@ use dupcall::report::exchanges::ExchangeCsv;
 
 use super::EXIT_INPUT;
 use super::common::{LimitArgs, OutputArgs, echo_warning};
+use super::progress::Progress;
 
 /// Arguments of `exchanges`.
 #[derive(clap::Args, Debug)]
@@ -42,13 +43,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         logs: Default::default(),
         echo: if args.out.verbose { Some(echo_warning) } else { None },
         captures_only: true,
+        progress: None,
     };
+    let progress = Progress::start(&args.inputs, args.out.quiet);
+    let read = ReadOptions { progress: progress.counter(), ..read };
     // Reading and parsing run on a thread per input; rows are written here, in time order.
     let mut stream = ExchangeStream::open(&args.inputs, &read);
     for ex in stream.by_ref() {
         csv.write(&ex).context("writing the CSV")?;
     }
     let stream = stream.finish();
+    progress.finish();
     for e in stream.inputs.iter().filter_map(|i| i.error.as_ref()) {
         eprintln!("dupcall: {e}");
     }

@@ -5,6 +5,7 @@ mod common;
 mod exchanges;
 mod generate;
 mod profiles;
+mod progress;
 
 use std::process::ExitCode;
 
