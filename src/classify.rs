@@ -466,7 +466,12 @@ impl<'r> Classifier<'r> {
     ) -> (Outcome, Marker, Option<String>, Option<String>, bool) {
         let p = &self.profile;
         let Some(resp) = ex.response.as_ref() else {
-            let o = if ex.flags.has(Flags::RESPONSE_GAP) || ex.flags.has(Flags::PAIRING_UNCERTAIN) {
+            // A response lost in a gap, a guessed pairing, or a request given up by a limit
+            // (its response may come later): the outcome is unknown, not "no response".
+            let o = if ex.flags.has(Flags::RESPONSE_GAP)
+                || ex.flags.has(Flags::PAIRING_UNCERTAIN)
+                || ex.flags.has(Flags::LIMIT)
+            {
                 Outcome::Unknown
             } else {
                 Outcome::NoResponse

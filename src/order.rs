@@ -38,7 +38,7 @@ impl Ord for Ready {
 }
 
 /// The most bytes (heads and kept bodies, roughly) of finished exchanges held back.
-pub const HELD_BYTES: usize = 64 << 20;
+pub const HELD_BYTES: usize = 32 << 20;
 
 /// Rough heap size of an exchange: what holding it back costs.
 fn weight(e: &Exchange) -> usize {

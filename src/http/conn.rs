@@ -60,7 +60,7 @@ pub struct HttpStats {
 }
 
 /// Finished exchanges held back at most, waiting for an older unfinished one.
-pub const ORDER_CAP: usize = 100_000;
+pub const ORDER_CAP: usize = 20_000;
 
 /// Shared state of the HTTP layer for one input: configuration and the output orderer.
 pub struct HttpHandler {
@@ -69,12 +69,37 @@ pub struct HttpHandler {
     /// Finished exchanges, waiting to be released in request order.
     pub orderer: Orderer,
     stats: HttpStats,
+    /// Body bytes kept by exchanges not yet finished, over all connections.
+    kept: usize,
+    /// Requests queued (waiting for a response or their own end), over all connections.
+    pending: usize,
+    budget_warned: bool,
+}
+
+/// Body bytes kept, over all unfinished exchanges, before further body bytes are only
+/// counted: requests piling up on many connections cannot hold unbounded memory.
+pub const KEPT_BODY_BUDGET: usize = 64 << 20;
+/// Requests waiting for responses over all connections before the oldest of a connection
+/// that adds one are given up (reported without response).
+pub const MAX_PENDING_TOTAL: usize = 32_768;
+
+fn kept_of(ex: &Exchange) -> usize {
+    ex.request.as_ref().map_or(0, |m| m.body.data.len())
+        + ex.response.as_ref().map_or(0, |m| m.body.data.len())
 }
 
 impl HttpHandler {
     /// A handler for input `input`.
     pub fn new(cfg: HttpConfig, input: InputId) -> Self {
-        HttpHandler { cfg, input, orderer: Orderer::new(ORDER_CAP), stats: HttpStats::default() }
+        HttpHandler {
+            cfg,
+            input,
+            orderer: Orderer::new(ORDER_CAP),
+            stats: HttpStats::default(),
+            kept: 0,
+            pending: 0,
+            budget_warned: false,
+        }
     }
 
     /// Counters so far.
@@ -83,27 +108,31 @@ impl HttpHandler {
     }
 }
 
-impl StreamHandler for HttpHandler {
-    type Conn = HttpConn;
+/// A connection's HTTP state, created with its first byte: connections that never carry
+/// data (half-open handshakes, SYN floods) cost a pointer, not a parser.
+pub type LazyConn = Option<Box<HttpConn>>;
 
-    fn open(&mut self, info: &ConnInfo) -> HttpConn {
-        HttpConn::new(info)
+impl StreamHandler for HttpHandler {
+    type Conn = LazyConn;
+
+    fn open(&mut self, _: &ConnInfo) -> LazyConn {
+        None
     }
 
     fn data(
         &mut self,
-        conn: &mut HttpConn,
+        conn: &mut LazyConn,
         info: &ConnInfo,
         dir: Dir,
         chunk: Chunk<'_>,
         diag: &mut Diagnostics,
     ) {
-        conn.on_data(self, info, dir, chunk, diag);
+        conn.get_or_insert_with(|| Box::new(HttpConn::new(info))).on_data(self, info, dir, chunk, diag);
     }
 
     fn gap(
         &mut self,
-        conn: &mut HttpConn,
+        conn: &mut LazyConn,
         info: &ConnInfo,
         dir: Dir,
         _offset: u64,
@@ -111,23 +140,27 @@ impl StreamHandler for HttpHandler {
         at: At,
         diag: &mut Diagnostics,
     ) {
-        conn.on_gap(self, info, dir, len, at, diag);
+        conn.get_or_insert_with(|| Box::new(HttpConn::new(info))).on_gap(self, info, dir, len, at, diag);
     }
 
-    fn end(&mut self, conn: &mut HttpConn, info: &ConnInfo, dir: Dir, at: At, diag: &mut Diagnostics) {
-        let role = conn.role_of(dir);
-        conn.end_side(self, info, role, at, diag);
+    fn end(&mut self, conn: &mut LazyConn, info: &ConnInfo, dir: Dir, at: At, diag: &mut Diagnostics) {
+        if let Some(conn) = conn {
+            let role = conn.role_of(dir);
+            conn.end_side(self, info, role, at, diag);
+        }
     }
 
     fn close(
         &mut self,
-        mut conn: HttpConn,
+        conn: LazyConn,
         info: &ConnInfo,
         reason: CloseReason,
         at: At,
         diag: &mut Diagnostics,
     ) {
-        conn.close(self, info, reason, at, diag);
+        if let Some(mut conn) = conn {
+            conn.close(self, info, reason, at, diag);
+        }
     }
 }
 
@@ -387,7 +420,7 @@ impl HttpConn {
                 take
             }
             State::Body { reader, target } => {
-                let cap = h.cfg.body_cap;
+                let over_budget = h.kept >= KEPT_BODY_BUDGET;
                 let mut scratch = Body::default();
                 let body = match target_exchange(&mut self.queue, target).and_then(|ex| message_of(ex, role))
                 {
@@ -398,7 +431,25 @@ impl HttpConn {
                     }
                     None => &mut scratch,
                 };
-                match reader.feed(data, body, cap) {
+                // Past the budget a body keeps what it has and only counts the rest.
+                let before = body.data.len();
+                let cap = if over_budget { before } else { h.cfg.body_cap };
+                let fed = reader.feed(data, body, cap);
+                h.kept += body.data.len() - before;
+                if over_budget && body.capped && !h.budget_warned {
+                    h.budget_warned = true;
+                    diag.warn(
+                        WarningKind::BufferLimit,
+                        h.input,
+                        Some(Origin::Frame(at.frame)),
+                        Some(info.id),
+                        format!(
+                            "unfinished exchanges keep more than {} MiB of bodies over all connections; further body bytes are counted, not kept (a fixed limit; lower --body-cap to keep less per message)",
+                            KEPT_BODY_BUDGET >> 20
+                        ),
+                    );
+                }
+                match fed {
                     Ok(used) => {
                         if reader.is_done() {
                             self.finish_message(h, role, Flags::default());
@@ -605,10 +656,13 @@ impl HttpConn {
         h.stats.requests += 1;
         let framing = head::request_framing(&msg.head);
         if self.queue.len() >= h.cfg.max_pipeline {
-            self.drop_oldest(h, info, start.at, diag);
+            self.drop_oldest(h, info, start.at, diag, false);
+        } else if h.pending >= MAX_PENDING_TOTAL {
+            self.drop_oldest(h, info, start.at, diag, true);
         }
         let id = self.next_id;
         self.next_id += 1;
+        h.pending += 1;
         self.queue.push_back(Entry {
             id,
             key: start.key,
@@ -635,19 +689,33 @@ impl HttpConn {
     }
 
     /// The pipeline limit: give up on the oldest request still waiting for its response.
-    fn drop_oldest(&mut self, h: &mut HttpHandler, info: &ConnInfo, at: At, diag: &mut Diagnostics) {
+    fn drop_oldest(
+        &mut self,
+        h: &mut HttpHandler,
+        info: &ConnInfo,
+        at: At,
+        diag: &mut Diagnostics,
+        global: bool,
+    ) {
         let Some(i) = self.queue.iter().position(|e| e.resp == Resp::None) else { return };
         if !self.limit_warned {
             self.limit_warned = true;
+            let detail = if global {
+                format!(
+                    "more than {MAX_PENDING_TOTAL} requests waiting for responses over all connections; the oldest of this connection are reported without response (a fixed limit)"
+                )
+            } else {
+                format!(
+                    "more than {} requests waiting for responses on one connection; the oldest are reported without response (raise --max-pipeline)",
+                    h.cfg.max_pipeline
+                )
+            };
             diag.warn(
                 WarningKind::BufferLimit,
                 h.input,
                 Some(Origin::Frame(at.frame)),
                 Some(info.id),
-                format!(
-                    "more than {} requests waiting for responses on one connection; the oldest are reported without response (raise --max-pipeline)",
-                    h.cfg.max_pipeline
-                ),
+                detail,
             );
         }
         let e = &mut self.queue[i];
@@ -797,6 +865,7 @@ impl HttpConn {
                 let (key, mut ex) = *o;
                 ex.flags.set(extra.0);
                 h.stats.exchanges += 1;
+                h.kept = h.kept.saturating_sub(kept_of(&ex));
                 h.orderer.complete(key, ex);
             }
             Target::Discard => {}
@@ -808,6 +877,8 @@ impl HttpConn {
         while self.queue.front().is_some_and(|e| e.req_done && e.resp == Resp::Done) {
             if let Some(e) = self.queue.pop_front() {
                 h.stats.exchanges += 1;
+                h.pending = h.pending.saturating_sub(1);
+                h.kept = h.kept.saturating_sub(kept_of(&e.ex));
                 h.orderer.complete(e.key, e.ex);
             }
         }
