@@ -17,6 +17,7 @@ use crate::classify::{Call, CallKind, CallerMode, Classifier};
 use crate::correlate::{Correlator, DoubleExecution, Label, Row, Settings};
 use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{Exchange, InputId, Timestamp};
+use crate::http::decode::{DEFAULT_DECODED_CAP, trailer_exceeds_cap};
 use crate::input::{self, InputKind};
 use crate::logs::{self, LogOptions};
 use crate::pipeline::{self, Options};
@@ -413,26 +414,38 @@ fn classify_stage(
         let _ = tx.send(Classified::Profile(Box::new(profile.clone())));
         Classifier::new(profile, redactor, opts.caller)
     };
-    let one = |c: &mut Classifier<'_>, ex: &Exchange, counts: &mut ClassifyCounts, batch: &mut Vec<Call>| {
-        // Reads are only counted unless they are reported: no need to classify them.
-        if !all && c.kind_of(ex) == Some(CallKind::Read) {
-            counts.reads += 1;
-            return;
-        }
-        let Some(call) = c.classify(ex) else {
-            counts.orphans += 1;
-            return;
+    // Warnings found while classifying, merged into the stream's at the end.
+    let mut diag = Diagnostics::default();
+    let mut one =
+        |c: &mut Classifier<'_>, ex: &Exchange, counts: &mut ClassifyCounts, batch: &mut Vec<Call>| {
+            // Reads are only counted unless they are reported: no need to classify them.
+            if !all && c.kind_of(ex) == Some(CallKind::Read) {
+                counts.reads += 1;
+                return;
+            }
+            let Some(call) = c.classify(ex) else {
+                counts.orphans += 1;
+                return;
+            };
+            for what in c.decode_limited() {
+                let m = if what == "request" { &ex.request } else { &ex.response };
+                // A gzip trailer over the cap was already reported by the pipeline.
+                if let Some(m) =
+                    m.as_ref().filter(|m| !trailer_exceeds_cap(&m.head, &m.body, DEFAULT_DECODED_CAP))
+                {
+                    pipeline::warn_decoded_cap(&mut diag, ex.input, ex.conn, m, what);
+                }
+            }
+            match call.kind {
+                CallKind::Auth => counts.auth_calls += 1,
+                CallKind::Mutation => counts.mutations += 1,
+                CallKind::Read => counts.reads += 1,
+            }
+            batch.push(call);
+            if batch.len() >= BATCH {
+                let _ = tx.send(Classified::Calls(std::mem::replace(batch, Vec::with_capacity(BATCH))));
+            }
         };
-        match call.kind {
-            CallKind::Auth => counts.auth_calls += 1,
-            CallKind::Mutation => counts.mutations += 1,
-            CallKind::Read => counts.reads += 1,
-        }
-        batch.push(call);
-        if batch.len() >= BATCH {
-            let _ = tx.send(Classified::Calls(std::mem::replace(batch, Vec::with_capacity(BATCH))));
-        }
-    };
     for ex in stream.by_ref() {
         counts.exchanges += 1;
         match &mut classifier {
@@ -457,7 +470,9 @@ fn classify_stage(
     if !batch.is_empty() {
         let _ = tx.send(Classified::Calls(batch));
     }
-    (stream.finish(), counts)
+    let mut stream = stream.finish();
+    stream.diagnostics.merge(diag);
+    (stream, counts)
 }
 
 /// Scores each built-in profile on a sample of exchanges; `generic` when nothing matches.

@@ -189,6 +189,9 @@ pub struct Classifier<'r> {
     wanted_auth: Vec<String>,
     /// A top-level boolean success field: `true` there ends the scan of a response body.
     success_field: Option<String>,
+    /// Which bodies of the last classified exchange were decoded only up to the inspection
+    /// cap, where the deciding fields may lie beyond (request, response).
+    limited: (bool, bool),
 }
 
 /// The most token bindings remembered.
@@ -240,12 +243,19 @@ impl<'r> Classifier<'r> {
             wanted,
             wanted_auth,
             success_field,
+            limited: (false, false),
         }
     }
 
     /// The profile in use.
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    /// Which bodies of the exchange last classified were decoded only up to the inspection
+    /// cap (`request`, `response`), so fields past it were not seen.
+    pub fn decode_limited(&self) -> impl Iterator<Item = &'static str> {
+        [("request", self.limited.0), ("response", self.limited.1)].into_iter().filter(|w| w.1).map(|w| w.0)
     }
 
     /// What an exchange is (auth call, mutation, read), without classifying it further.
@@ -287,6 +297,7 @@ impl<'r> Classifier<'r> {
         let resp = ex.response.as_ref();
 
         let req_body = decode_body(head, &req.body, DEFAULT_DECODED_CAP);
+        self.limited = (req_body.limited, false);
         let req_fields = Fields::parse(head, &req_body.bytes, raw_query);
         // Only the fields the profile names are read out of the response body: the JSON is
         // validated once and walked without building a tree.
@@ -305,6 +316,7 @@ impl<'r> Classifier<'r> {
             resp_body = resp.map(|r| decode_body(&r.head, &r.body, DEFAULT_DECODED_CAP));
         }
         let resp_json = resp_body.as_ref().and_then(|d| Json::parse(&d.bytes, &wanted, success));
+        self.limited.1 = !prefix_enough && resp_body.as_ref().is_some_and(|d| d.limited);
 
         let credential = self.credential(head);
         let mut app = self.app_of_request(head, &req_fields, credential.as_deref());
@@ -592,10 +604,17 @@ impl<'r> Classifier<'r> {
     }
 
     /// The call key: a hash of the canonical call, and its redacted text.
+    ///
+    /// The canonical call is `METHOD /path?k=v&… body`: the path with repeated slashes
+    /// squashed, query and form fields sorted, JSON with its keys sorted (serde_json's map
+    /// keeps them so), secret and volatile fields left out, any other body as its length
+    /// and hash. It is built in one buffer: this runs once per call.
     fn call_key(&mut self, method: &str, path: &str, fields: &Fields) -> (u64, String) {
+        use std::fmt::Write as _;
+        let names = fields.names();
         // Decide once per distinct field name.
-        for name in fields.names() {
-            if !self.kept_names.contains_key(name) {
+        for name in &names {
+            if !self.kept_names.contains_key(*name) {
                 let keep = self.redactor.secret_kind(name).is_none()
                     && !self.profile.fields.volatile.iter().any(|v| v.eq_ignore_ascii_case(name))
                     && !self.profile.credentials.app_headers.iter().any(|h| h.eq_ignore_ascii_case(name));
@@ -607,43 +626,57 @@ impl<'r> Classifier<'r> {
         }
         let kept = &self.kept_names;
         let keep = |name: &str| kept.get(name).copied().unwrap_or(false);
-        let mut query: Vec<(&str, &str)> =
-            fields.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).filter(|(k, _)| keep(k)).collect();
-        query.sort_unstable();
-        let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut canonical = String::with_capacity(64 + path.len());
+        canonical.push_str(method);
+        canonical.push(' ');
+        squash_slashes_into(path, &mut canonical);
+        let pairs = |canonical: &mut String, pairs: &[(String, String)]| {
+            let mut p: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| keep(k)).collect();
+            p.sort_unstable();
+            for (i, (k, v)) in p.iter().enumerate() {
+                if i > 0 {
+                    canonical.push('&');
+                }
+                canonical.push_str(k);
+                canonical.push('=');
+                canonical.push_str(v);
+            }
+            !p.is_empty()
+        };
+        let mark = canonical.len();
+        canonical.push('?');
+        if !pairs(&mut canonical, &fields.query) {
+            canonical.truncate(mark);
+        }
+        let mark = canonical.len();
+        canonical.push(' ');
         let body = match &fields.body {
-            Body::Form(pairs) => {
-                let mut p: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| keep(k)).collect();
-                p.sort_unstable();
-                p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
-            }
-            // serde_json's map keeps keys sorted: serialising is the canonical form. Copy
-            // (to strip fields) only when a field must go.
-            Body::Json(v) if fields.names().iter().all(|n| keep(n)) => {
-                serde_json::to_string(v).unwrap_or_default()
-            }
+            Body::Form(p) => pairs(&mut canonical, p),
+            // Copy (to strip fields) only when a field must go.
             Body::Json(v) => {
-                let mut v = v.clone();
-                strip_json(&mut v, &keep);
-                serde_json::to_string(&v).unwrap_or_default()
+                let mut out = std::mem::take(&mut canonical).into_bytes();
+                let _ = if names.iter().all(|n| keep(n)) {
+                    serde_json::to_writer(&mut out, v)
+                } else {
+                    let mut v = v.clone();
+                    strip_json(&mut v, &keep);
+                    serde_json::to_writer(&mut out, &v)
+                };
+                // serde_json writes valid UTF-8.
+                canonical = String::from_utf8(out).unwrap_or_default();
+                true
             }
+            Body::Raw(bytes) if bytes.is_empty() => false,
             Body::Raw(bytes) => {
                 let mut h = std::hash::DefaultHasher::new();
                 bytes.hash(&mut h);
-                if bytes.is_empty() {
-                    String::new()
-                } else {
-                    format!("<{} bytes #{:016x}>", bytes.len(), h.finish())
-                }
+                let _ = write!(canonical, "<{} bytes #{:016x}>", bytes.len(), h.finish());
+                true
             }
         };
-        let canonical = format!(
-            "{method} {}{}{}{}",
-            squash_slashes(path),
-            if query.is_empty() { "" } else { "?" },
-            query.join("&"),
-            if body.is_empty() { String::new() } else { format!(" {body}") }
-        );
+        if !body {
+            canonical.truncate(mark);
+        }
         let mut h = std::hash::DefaultHasher::new();
         canonical.hash(&mut h);
         (h.finish(), shorten(&self.redactor.text(shown_prefix(&canonical, KEY_SHOWN)), KEY_SHOWN))
@@ -696,15 +729,16 @@ fn split_uri(uri: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn squash_slashes(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
+/// Appends `path` with runs of `/` squashed to one.
+fn squash_slashes_into(path: &str, out: &mut String) {
+    let mut last_slash = false;
     for c in path.chars() {
-        if c == '/' && out.ends_with('/') {
+        if c == '/' && last_slash {
             continue;
         }
+        last_slash = c == '/';
         out.push(c);
     }
-    out
 }
 
 fn shorten(s: &str, max: usize) -> String {

@@ -17,6 +17,7 @@
 //! window, not by input size.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU64;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
@@ -216,32 +217,63 @@ impl Default for Settings {
 struct Prior {
     id: u64,
     time: Timestamp,
-    resp_time: Option<Timestamp>,
-    outcome: Outcome,
+    /// When the response ended; meaningful only when `answered`.
+    resp_time: Timestamp,
+    /// Hash of the credential fingerprint (only compared).
+    credential: Option<NonZeroU64>,
+    /// What few calls have (app error code and message, idempotency key, an unusual marker).
+    rare: Option<Box<Rare>>,
+    host: Rc<str>,
+    /// Response body length, saturated at 4 GiB (only compared).
+    resp_bytes: Option<u32>,
+    server: Addr,
     status: Option<u16>,
-    /// The app's error code and message, when there are any (rare: kept boxed).
-    extra: Option<Box<(Option<String>, Option<String>)>>,
+    outcome: Outcome,
     marker: PriorMarker,
+    answered: bool,
     refresh_trigger: bool,
     verdict_seen: bool,
-    /// Hash of the credential fingerprint (only compared).
-    credential: Option<u64>,
-    server: std::net::SocketAddr,
-    host: Rc<str>,
-    idempotency_key: Option<Box<str>>,
-    resp_bytes: Option<u64>,
     from_log: bool,
 }
 
-/// A remembered call's marker, compact: the common states inline, the rest boxed.
-#[derive(Clone, Debug)]
+/// A server address in 20 bytes instead of `SocketAddr`'s 32 (no IPv6 flow info or scope).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Addr {
+    ip: std::net::IpAddr,
+    port: u16,
+}
+
+impl From<std::net::SocketAddr> for Addr {
+    fn from(a: std::net::SocketAddr) -> Self {
+        Addr { ip: a.ip(), port: a.port() }
+    }
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::net::SocketAddr::new(self.ip, self.port).fmt(f)
+    }
+}
+
+/// The parts of a remembered call that few calls have.
+#[derive(Clone, Debug, Default)]
+struct Rare {
+    code: Option<String>,
+    message: Option<String>,
+    idempotency_key: Option<Box<str>>,
+    /// The marker, when it is [`PriorMarker::Other`].
+    marker: Option<Marker>,
+}
+
+/// A remembered call's marker, compact: the common states inline, the rest in [`Rare`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PriorMarker {
     NotApplicable,
     Unseen,
     Absent,
     /// Present with the expected value (`true`).
     Expected,
-    Other(Box<Marker>),
+    Other,
 }
 
 impl PriorMarker {
@@ -253,28 +285,71 @@ impl PriorMarker {
             Marker::Present(v) if expected.is_some_and(|e| v.eq_ignore_ascii_case(e)) => {
                 PriorMarker::Expected
             }
-            other => PriorMarker::Other(Box::new(other.clone())),
-        }
-    }
-
-    fn get(&self, expected: Option<&str>) -> Marker {
-        match self {
-            PriorMarker::NotApplicable => Marker::NotApplicable,
-            PriorMarker::Unseen => Marker::Unseen,
-            PriorMarker::Absent => Marker::Absent,
-            PriorMarker::Expected => Marker::Present(expected.unwrap_or("true").to_string()),
-            PriorMarker::Other(m) => (**m).clone(),
+            _ => PriorMarker::Other,
         }
     }
 }
 
 impl Prior {
+    fn from_call(c: &Call, id: u64, host: Rc<str>, expected_marker: Option<&str>) -> Prior {
+        let marker = PriorMarker::new(&c.marker, expected_marker);
+        let rare = (c.code.is_some()
+            || c.message.is_some()
+            || c.idempotency_key.is_some()
+            || marker == PriorMarker::Other)
+            .then(|| {
+                Box::new(Rare {
+                    code: c.code.clone(),
+                    message: c.message.clone(),
+                    idempotency_key: c.idempotency_key.as_deref().map(Box::from),
+                    marker: (marker == PriorMarker::Other).then(|| c.marker.clone()),
+                })
+            });
+        Prior {
+            id,
+            time: c.time,
+            resp_time: c.resp_time.unwrap_or_default(),
+            credential: c.credential.as_deref().map(credential_hash),
+            rare,
+            host,
+            resp_bytes: c.resp_bytes.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            server: c.server.into(),
+            status: c.status,
+            outcome: c.outcome,
+            marker,
+            answered: c.resp_time.is_some(),
+            refresh_trigger: c.refresh_trigger,
+            verdict_seen: c.verdict_seen,
+            from_log: matches!(c.origin, crate::exchange::Origin::Line(_)),
+        }
+    }
+
+    fn resp_time(&self) -> Option<Timestamp> {
+        self.answered.then_some(self.resp_time)
+    }
     fn code(&self) -> Option<&String> {
-        self.extra.as_ref().and_then(|e| e.0.as_ref())
+        self.rare.as_ref().and_then(|e| e.code.as_ref())
     }
     fn message(&self) -> Option<&String> {
-        self.extra.as_ref().and_then(|e| e.1.as_ref())
+        self.rare.as_ref().and_then(|e| e.message.as_ref())
     }
+    fn idempotency_key(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|e| e.idempotency_key.as_deref())
+    }
+    fn marker(&self, expected: Option<&str>) -> Marker {
+        match self.marker {
+            PriorMarker::NotApplicable => Marker::NotApplicable,
+            PriorMarker::Unseen => Marker::Unseen,
+            PriorMarker::Absent => Marker::Absent,
+            PriorMarker::Expected => Marker::Present(expected.unwrap_or("true").to_string()),
+            PriorMarker::Other => self.rare.as_ref().and_then(|e| e.marker.clone()).unwrap_or(Marker::Unseen),
+        }
+    }
+}
+
+/// A credential's hash, never zero (so that `Option` costs nothing).
+fn credential_hash(t: &str) -> NonZeroU64 {
+    NonZeroU64::new(hash_str(t)).unwrap_or(NonZeroU64::MIN)
 }
 
 fn hash_str(s: &str) -> u64 {
@@ -541,27 +616,8 @@ impl Correlator {
                         self.uncertain.pop_front();
                     }
                 }
-                state.by_key.insert(
-                    c.key,
-                    Prior {
-                        id,
-                        time: c.time,
-                        resp_time: c.resp_time,
-                        outcome: c.outcome,
-                        status: c.status,
-                        extra: (c.code.is_some() || c.message.is_some())
-                            .then(|| Box::new((c.code.clone(), c.message.clone()))),
-                        marker: PriorMarker::new(&c.marker, self.settings.marker_value.as_deref()),
-                        refresh_trigger: c.refresh_trigger,
-                        verdict_seen: c.verdict_seen,
-                        credential: c.credential.as_deref().map(hash_str),
-                        server: c.server,
-                        host: host.clone(),
-                        idempotency_key: c.idempotency_key.as_deref().map(Box::from),
-                        resp_bytes: c.resp_bytes,
-                        from_log: matches!(c.origin, crate::exchange::Origin::Line(_)),
-                    },
-                );
+                let prior = Prior::from_call(c, id, host.clone(), self.settings.marker_value.as_deref());
+                state.by_key.insert(c.key, prior);
                 self.order.push_back((c.time, caller.clone(), c.key, id));
                 row
             }
@@ -600,7 +656,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
     let pid = p.id;
     let confidence = if p.verdict_seen { Confidence::Confirmed } else { Confidence::Inferred };
     let double = DoubleExecution::from_outcome(p.outcome);
-    let elsewhere = if p.server != m.server {
+    let elsewhere = if p.server != Addr::from(m.server) {
         format!(" to another server ({}, #{pid} went to {})", m.server, p.server)
     } else {
         String::new()
@@ -610,7 +666,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
     } else {
         String::new()
     };
-    let unanswered = p.resp_time.is_none_or(|r| r > m.time) && p.outcome != Outcome::Unknown;
+    let unanswered = p.resp_time().is_none_or(|r| r > m.time) && p.outcome != Outcome::Unknown;
     // The auth call that refreshed the token: sent after P, before M; prefer the one that
     // issued the token M carries.
     // "Between" is by request order (row ids), not by clock: log lines share seconds.
@@ -621,8 +677,8 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
         .find(|a| a.issued.is_some() && a.issued == m.credential)
         .or_else(|| between.last())
         .copied();
-    let cred_changed = match (&p.credential, &m.credential) {
-        (Some(a), Some(b)) => Some(*a != hash_str(b)),
+    let cred_changed = match (p.credential, &m.credential) {
+        (Some(a), Some(b)) => Some(a != credential_hash(b)),
         _ => None,
     };
     let new_token = match (&m.credential, cred_changed) {
@@ -631,8 +687,8 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
     };
 
     // 1. Client-supplied retry markers outrank timing.
-    if let (Some(k1), Some(k2)) = (&p.idempotency_key, &m.idempotency_key) {
-        if **k1 != **k2 {
+    if let (Some(k1), Some(k2)) = (p.idempotency_key(), &m.idempotency_key) {
+        if *k1 != **k2 {
             return Decision {
                 label: Label::GenuineDuplicate,
                 refresh: None,
@@ -647,8 +703,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
             };
         }
     }
-    let same_key =
-        p.idempotency_key.is_some() && p.idempotency_key.as_deref() == m.idempotency_key.as_deref();
+    let same_key = p.idempotency_key().is_some() && p.idempotency_key() == m.idempotency_key.as_deref();
 
     // 2. The client's refresh rule.
     let within_latency =
@@ -659,8 +714,8 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
     // case (a proxy rewriting it, PowerJob #1062).
     if p.from_log
         && p.outcome.executed()
-        && matches!(p.marker, PriorMarker::Expected | PriorMarker::Other(_))
-        && matches!(p.marker.get(s.marker_value.as_deref()), Marker::Present(_))
+        && matches!(p.marker, PriorMarker::Expected | PriorMarker::Other)
+        && matches!(p.marker(s.marker_value.as_deref()), Marker::Present(_))
         && refresh.is_some()
         && within_latency
     {
@@ -768,7 +823,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
         };
     }
     if unanswered {
-        let late = match (p.resp_time, p.outcome) {
+        let late = match (p.resp_time(), p.outcome) {
             (Some(r), o) => {
                 format!("; #{pid}'s response came {} later: {}", human_ms(r.millis_since(m.time)), o.name())
             }
@@ -778,7 +833,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
             label: Label::ErrorRetry,
             refresh: None,
             double,
-            confidence: if p.resp_time.is_some() { Confidence::Confirmed } else { Confidence::Inferred },
+            confidence: if p.answered { Confidence::Confirmed } else { Confidence::Inferred },
             evidence: format!(
                 "Sent {} after #{pid}{elsewhere} while #{pid} was still unanswered (client timeout){late}{}.",
                 human_ms(m.time.millis_since(p.time)),
@@ -831,7 +886,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
 /// likely succeeded too (executed twice); a different size most likely was the rejection.
 fn size_verdict(p: &Prior, m: &Call) -> (DoubleExecution, String) {
     let pid = p.id;
-    match (p.resp_bytes, m.resp_bytes, m.status) {
+    match (p.resp_bytes.map(u64::from), m.resp_bytes.map(|n| n.min(u64::from(u32::MAX))), m.status) {
         (Some(a), Some(b), Some(200)) if a > 0 && a == b => (
             DoubleExecution::Yes,
             format!(
@@ -850,7 +905,7 @@ fn size_verdict(p: &Prior, m: &Call) -> (DoubleExecution, String) {
 
 /// How long P waited for its response (logs give the duration, captures the response time).
 fn response_wait(p: &Prior) -> i64 {
-    p.resp_time.map_or(0, |r| r.0.saturating_sub(p.time.0).max(0))
+    p.resp_time().map_or(0, |r| r.0.saturating_sub(p.time.0).max(0))
 }
 
 /// Why the client refreshed, in words, with the cause.
@@ -858,7 +913,7 @@ fn refresh_story(s: &Settings, p: &Prior) -> (Cause, String) {
     let pid = p.id;
     let marker = s.marker.as_deref().unwrap_or("the marker header");
     let want = s.marker_value.as_deref().unwrap_or("true");
-    match (&p.marker.get(s.marker_value.as_deref()), p.outcome) {
+    match (&p.marker(s.marker_value.as_deref()), p.outcome) {
         (Marker::OtherCase(name, value), o) if o.executed() => (
             Cause::MarkerCase,
             format!(
@@ -893,7 +948,7 @@ fn success_words(p: &Prior) -> &'static str {
 
 fn rejection_words(s: &Settings, p: &Prior) -> String {
     let mut parts = Vec::new();
-    if let Marker::Present(v) = &p.marker.get(s.marker_value.as_deref()) {
+    if let Marker::Present(v) = &p.marker(s.marker_value.as_deref()) {
         parts.push(format!("{}: {v}", s.marker.as_deref().unwrap_or("marker")));
     }
     if let Some(st) = p.status.filter(|s| *s != 200) {

@@ -10,8 +10,8 @@ use std::io::Read;
 use crate::capture::{CaptureError, CaptureReader, CaptureStats};
 use crate::decode::{Decoded, decode};
 use crate::diag::{Diagnostics, WarningKind};
-use crate::exchange::{Exchange, InputId, Origin, Timestamp};
-use crate::http::decode::{DEFAULT_DECODED_CAP, exceeds_cap};
+use crate::exchange::{Exchange, InputId, Message, Origin, Timestamp};
+use crate::http::decode::{DEFAULT_DECODED_CAP, trailer_exceeds_cap};
 use crate::http::{HttpConfig, HttpHandler, HttpStats, ORDER_CAP};
 use crate::reassembly::{At, Limits, Reassembler, ReassemblyStats};
 
@@ -58,21 +58,25 @@ fn body_limits(ex: &Exchange, input: InputId, http: &HttpConfig, diag: &mut Diag
                 ),
             );
         }
-        if exceeds_cap(&m.head, &m.body, DEFAULT_DECODED_CAP) {
-            diag.warn(
-                WarningKind::DecompressionLimit,
-                input,
-                Some(m.origin),
-                Some(ex.conn),
-                format!(
-                    "a {what} body decodes ({}) to more than {} bytes, a possible decompression bomb; only its first {} decoded bytes are inspected",
-                    m.head.header_str("content-encoding").unwrap_or("?").trim(),
-                    DEFAULT_DECODED_CAP,
-                    DEFAULT_DECODED_CAP
-                ),
-            );
+        if trailer_exceeds_cap(&m.head, &m.body, DEFAULT_DECODED_CAP) {
+            warn_decoded_cap(diag, input, ex.conn, m, what);
         }
     }
+}
+
+/// Warns that a `what` ("request"/"response") body decodes past the inspection cap: found
+/// here from a gzip trailer, or by the classifier when its decoding stopped at the cap.
+pub fn warn_decoded_cap(diag: &mut Diagnostics, input: InputId, conn: u64, m: &Message, what: &str) {
+    diag.warn(
+        WarningKind::DecompressionLimit,
+        input,
+        Some(m.origin),
+        Some(conn),
+        format!(
+            "a {what} body decodes ({}) to more than {DEFAULT_DECODED_CAP} bytes, a possible decompression bomb; only its first {DEFAULT_DECODED_CAP} decoded bytes are inspected",
+            m.head.header_str("content-encoding").unwrap_or("?").trim(),
+        ),
+    );
 }
 
 /// Runs the whole pipeline over one capture.

@@ -279,7 +279,9 @@ fn uri_helpers() {
     assert_eq!(split_uri("/a?b=1#frag"), ("/a", Some("b=1")));
     assert_eq!(split_uri("http://host:80/x/y?q"), ("/x/y", Some("q")));
     assert_eq!(split_uri("http://host"), ("/", None));
-    assert_eq!(squash_slashes("//a///b"), "/a/b");
+    let mut squashed = String::from("GET ");
+    squash_slashes_into("//a///b/", &mut squashed);
+    assert_eq!(squashed, "GET /a/b/");
     assert_eq!(percent_decode("a%20b+c%zz%4"), "a b c%zz%4");
     assert_eq!(
         form_pairs("a=1&&b&c=%3D"),

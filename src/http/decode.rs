@@ -46,29 +46,23 @@ pub fn decode_body<'a>(head: &Head, body: &'a Body, cap: usize) -> Decoded<'a> {
     }
 }
 
-/// Would [`decode_body`] stop at `cap` for this body (a decompression bomb, or merely a big
-/// encoded body)? Cheap for the common case: a whole gzip body states its decoded size in
-/// its trailer, and a body too short to reach `cap` at deflate's best ratio (1032:1) cannot;
-/// only the rest is decoded (capped) to find out.
-pub fn exceeds_cap(head: &Head, body: &Body, cap: usize) -> bool {
+/// Does a gzip body state, in its trailer, a decoded size over `cap` (a decompression bomb,
+/// or merely a big encoded body)? Free: it reads the last four bytes (ISIZE, the decoded
+/// size mod 2^32 of the last member) of a whole body and decodes nothing. A body whose
+/// trailer cannot tell (deflate, several members, a body cut short) is caught where it is
+/// decoded: [`decode_body`] reports `limited`.
+pub fn trailer_exceeds_cap(head: &Head, body: &Body, cap: usize) -> bool {
     let Some(enc) = head.header_str("content-encoding") else { return false };
-    let enc = enc.trim().to_ascii_lowercase();
-    if !matches!(enc.as_str(), "gzip" | "x-gzip" | "deflate") {
+    let enc = enc.trim();
+    if !(enc.eq_ignore_ascii_case("gzip") || enc.eq_ignore_ascii_case("x-gzip")) {
         return false;
     }
-    if body.data.len() >= 18 && enc != "deflate" && !body.capped && body.missing == 0 {
-        // ISIZE: the decoded size (mod 2^32) of the last member.
-        let n = body.data.len();
-        let isize =
-            u32::from_le_bytes([body.data[n - 4], body.data[n - 3], body.data[n - 2], body.data[n - 1]]);
-        if isize as usize > cap {
-            return true;
-        }
-    }
-    if (body.data.len() as u64).saturating_mul(1032) <= cap as u64 {
+    let n = body.data.len();
+    if n < 18 || body.capped || body.missing != 0 {
         return false;
     }
-    decode_body(head, body, cap).limited
+    let isize = u32::from_le_bytes([body.data[n - 4], body.data[n - 3], body.data[n - 2], body.data[n - 1]]);
+    isize as usize > cap
 }
 
 /// Reads at most `cap` bytes; `None` if nothing could be decoded at all.
