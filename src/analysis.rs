@@ -79,6 +79,18 @@ pub struct InputInfo {
     pub error: Option<String>,
 }
 
+/// The most endpoints, and callers, counted by name. The rest are counted together under
+/// [`OTHER_GROUP`]: a busy proxy's log can name millions of clients, and memory stays
+/// bounded whatever the input.
+pub const MAX_GROUPS: usize = 10_000;
+/// The name the endpoints (callers) beyond [`MAX_GROUPS`] are counted under.
+pub const OTHER_GROUP: &str = "(others)";
+
+/// The name to count `key` under in a map bounded by [`MAX_GROUPS`].
+pub fn group_key<'k, V>(map: &BTreeMap<String, V>, key: &'k str) -> &'k str {
+    if map.len() < MAX_GROUPS || map.contains_key(key) { key } else { OTHER_GROUP }
+}
+
 /// Counts over the rows of a run.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
@@ -88,9 +100,9 @@ pub struct Summary {
     pub labels: BTreeMap<String, u64>,
     /// Repeats that executed twice.
     pub executed_twice: u64,
-    /// Rows per endpoint (method + path) and label.
+    /// Rows per endpoint (method + path) and label (at most [`MAX_GROUPS`] by name).
     pub endpoints: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Rows per caller and label.
+    /// Rows per caller and label (at most [`MAX_GROUPS`] by name).
     pub callers: BTreeMap<String, BTreeMap<String, u64>>,
     /// Exchanges seen (all kinds).
     pub exchanges: u64,
@@ -116,6 +128,7 @@ impl Summary {
             }
         }
         fn bump2(map: &mut BTreeMap<String, BTreeMap<String, u64>>, key: &str, label: &str) {
+            let key = group_key(map, key);
             match map.get_mut(key) {
                 Some(m) => bump(m, label),
                 None => {

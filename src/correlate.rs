@@ -368,7 +368,6 @@ struct AuthCall {
 
 #[derive(Default)]
 struct CallerState {
-    by_key: HashMap<u64, Prior>,
     auths: VecDeque<AuthCall>,
     last_seen: Timestamp,
 }
@@ -400,9 +399,13 @@ pub struct Correlator {
     /// their caller, are not the call's, so a later identical call cannot find them by
     /// key. Matched by client host, method and path instead.
     uncertain: VecDeque<Uncertain>,
+    /// Per caller: recent auth calls.
     callers: HashMap<Rc<str>, CallerState>,
-    /// Every remembered mutation, oldest first: (time, caller, call key, row id).
-    order: VecDeque<(Timestamp, Rc<str>, u64, u64)>,
+    /// Remembered mutations by (hash of the caller, call key): one table for all callers,
+    /// so that a caller with one call costs one entry, not a table of its own.
+    priors: HashMap<(u64, u64), Prior>,
+    /// Every remembered mutation, oldest first: (time, its key in `priors`, row id).
+    order: VecDeque<(Timestamp, (u64, u64), u64)>,
     /// Client hosts, interned (every remembered call names one).
     hosts: HashMap<Box<str>, Rc<str>>,
     /// Mutations forgotten early because [`MAX_REMEMBERED`] was reached.
@@ -421,6 +424,7 @@ impl Correlator {
             settings,
             uncertain: VecDeque::new(),
             callers: HashMap::default(),
+            priors: HashMap::default(),
             order: VecDeque::new(),
             hosts: HashMap::default(),
             forgotten: 0,
@@ -441,7 +445,7 @@ impl Correlator {
         let window = self.settings.window.as_nanos().min(i64::MAX as u128) as i64;
         if self.pushed % 4096 == 0 {
             let now = call.time;
-            self.callers.retain(|_, s| now.0.saturating_sub(s.last_seen.0) <= window || !s.by_key.is_empty());
+            self.callers.retain(|_, s| now.0.saturating_sub(s.last_seen.0) <= window);
         }
         if call.kind == CallKind::Read && !self.settings.all {
             return None;
@@ -472,17 +476,15 @@ impl Correlator {
             }
         }
         // Forget what left the window, and the oldest beyond the memory cap.
-        while let Some((t, _, _, _)) = self.order.front() {
+        while let Some((t, _, _)) = self.order.front() {
             let over = self.order.len() > MAX_REMEMBERED;
             if t.0 >= horizon && !over {
                 break;
             }
-            if let Some((_, caller, key, pid)) = self.order.pop_front() {
+            if let Some((_, key, pid)) = self.order.pop_front() {
                 self.forgotten += u64::from(over);
-                if let Some(st) = self.callers.get_mut(&caller) {
-                    if st.by_key.get(&key).is_some_and(|p| p.id == pid) {
-                        st.by_key.remove(&key);
-                    }
+                if self.priors.get(&key).is_some_and(|p| p.id == pid) {
+                    self.priors.remove(&key);
                 }
             }
         }
@@ -529,7 +531,8 @@ impl Correlator {
             }
             CallKind::Read => simple_row(id, call, Label::Read, "A read: no side effect.".to_string()),
             CallKind::Mutation => {
-                let prior = state.by_key.get(&call.key).filter(|p| p.time.0 >= horizon).cloned();
+                let prior_key = (hash_str(&caller), call.key);
+                let prior = self.priors.get(&prior_key).filter(|p| p.time.0 >= horizon).cloned();
                 let incomplete = key_incomplete(&call);
                 // An earlier call with the same method and path whose request lost bytes may
                 // be this very call: its key could not be compared.
@@ -617,8 +620,8 @@ impl Correlator {
                     }
                 }
                 let prior = Prior::from_call(c, id, host.clone(), self.settings.marker_value.as_deref());
-                state.by_key.insert(c.key, prior);
-                self.order.push_back((c.time, caller.clone(), c.key, id));
+                self.priors.insert(prior_key, prior);
+                self.order.push_back((c.time, prior_key, id));
                 row
             }
         };

@@ -171,6 +171,16 @@ impl Redactor {
     }
 
     pub(crate) fn classify(&self, name: &str) -> Option<Class> {
+        // Every built-in rule needs one of the pre-check's fragments in the name (a
+        // non-ASCII name could lower-case into one: it takes the long way).
+        if !self.may_change(name) {
+            return None;
+        }
+        self.classify_full(name)
+    }
+
+    /// [`Redactor::classify`] without the pre-check.
+    fn classify_full(&self, name: &str) -> Option<Class> {
         let words = names::words(name);
         names::classify_words(&words)
             .or_else(|| self.extra.iter().any(|e| names::ends_with_words(&words, e)).then_some(Class::Token))
@@ -270,6 +280,10 @@ impl Redactor {
 
     fn plain_query_value(&self, raw: &str) -> String {
         let decoded = String::from_utf8_lossy(&form_decode(raw)).into_owned();
+        // Neither a JWT (`eyJ…`) nor anything the scrub would change.
+        if !self.may_change(&decoded) {
+            return raw.to_owned();
+        }
         if jwt::is_jwt(&decoded) {
             return self.token(&decoded);
         }
@@ -394,6 +408,17 @@ impl Redactor {
         {
             return uri.to_string();
         }
+        // Every rule needs one of the pre-check's fragments, unless percent-encoding hides
+        // it; `@` may end userinfo (`//user:pw@host`); secret names given by the profile
+        // are not among the fragments.
+        if !uri.contains(['%', '@']) && !self.may_change(uri) {
+            return printable(uri).into_owned();
+        }
+        self.uri_full(uri)
+    }
+
+    /// [`Redactor::uri`] without the pre-checks.
+    fn uri_full(&self, uri: &str) -> String {
         let (rest, fragment) = match uri.split_once('#') {
             Some((r, f)) => (r, Some(f)),
             None => (uri, None),
@@ -440,10 +465,30 @@ impl Redactor {
     /// characters (including newlines) are escaped so the result is one printable line.
     /// Already-redacted text passes through unchanged.
     pub fn text(&self, s: &str) -> String {
-        if !might_hold_secret(s) {
+        if !self.may_change(s) {
             return printable(s).into_owned();
         }
+        self.text_full(s)
+    }
+
+    /// [`Redactor::text`] without the pre-check.
+    fn text_full(&self, s: &str) -> String {
         printable(&self.scrub(s)).into_owned()
+    }
+}
+
+impl Redactor {
+    /// Can a redaction rule change `s`? `false` only when it certainly cannot: ASCII text
+    /// (non-ASCII could lower-case into a secret word) without any [`might_hold_secret`]
+    /// fragment or the last word of a secret name the profile added.
+    fn may_change(&self, s: &str) -> bool {
+        !s.is_ascii()
+            || might_hold_secret(s)
+            || self
+                .extra
+                .iter()
+                .filter_map(|e| e.last())
+                .any(|w| s.as_bytes().windows(w.len()).any(|part| part.eq_ignore_ascii_case(w.as_bytes())))
     }
 }
 

@@ -763,3 +763,54 @@ proptest! {
         prop_assert!(!out.contains('\0'));
     }
 }
+
+/// URI-like text built from pieces that do and do not trip the pre-check.
+fn uri_like() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("/"),
+        Just("?"),
+        Just("&"),
+        Just("="),
+        Just(";"),
+        Just("#"),
+        Just("@"),
+        Just("%"),
+        Just("%74"),
+        Just("+"),
+        Just("//"),
+        Just("://"),
+        Just("api"),
+        Just("jobId"),
+        Just("Token"),
+        Just("pin"),
+        Just("keyword"),
+        Just("eyJ"),
+        Just("."),
+        Just("x"),
+        Just("42"),
+        Just("é"),
+        Just("\u{212a}"),
+        Just("\n"),
+        Just("access_token"),
+        Just("user:pw"),
+        Just("Phrase"),
+        Just("api_phrase"),
+        Just(":"),
+        Just(" "),
+        Just("\""),
+    ];
+    proptest::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+}
+
+proptest! {
+    /// The pre-checks only skip work: with them or without, the same output.
+    #[test]
+    fn pre_checks_change_nothing(u in uri_like(), name in "[A-Za-z_\\-]{0,12}", extra in any::<bool>()) {
+        // A profile's own secret name holds none of the built-in fragments.
+        let red = if extra { r().with_extra_secret_names(&["apiPhrase".to_string()]) } else { r() };
+        prop_assert_eq!(red.uri(&u), red.uri_full(&u));
+        prop_assert_eq!(red.text(&u), red.text_full(&u));
+        prop_assert_eq!(red.classify(&name), red.classify_full(&name));
+        prop_assert_eq!(red.classify(&u), red.classify_full(&u));
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use crate::exchange::{Exchange, Origin};
+use crate::exchange::{Exchange, Origin, write_socket_addr};
 use crate::redact::{Redactor, csv_cell, printable};
 
 /// The header row.
@@ -63,10 +63,14 @@ impl<'r, W: Write> ExchangeCsv<'r, W> {
                 self.out.write_field(csv_cell(&self.buf).as_bytes())?;
             }};
         }
-        field!("{id}");
-        field!("{}", ex.conn);
-        field!("{}", ex.client);
-        field!("{}", ex.server);
+        let mut digits = itoa::Buffer::new();
+        self.out.write_field(digits.format(id))?;
+        self.out.write_field(digits.format(ex.conn))?;
+        for a in [&ex.client, &ex.server] {
+            self.buf.clear();
+            write_socket_addr(&mut self.buf, a);
+            self.out.write_field(csv_cell(&self.buf).as_bytes())?;
+        }
         for m in [req, resp] {
             self.buf.clear();
             if let Some(m) = m {
@@ -82,19 +86,19 @@ impl<'r, W: Write> ExchangeCsv<'r, W> {
         // A Host value is a name and a port: made printable, nothing secret to scrub.
         self.out.write_field(csv_cell(&printable(host)).as_bytes())?;
         match resp {
-            Some(r) => field!("{}", r.head.status()),
+            Some(r) => self.out.write_field(digits.format(r.head.status()))?,
             None => self.out.write_field(b"")?,
         }
         for m in [req, resp] {
             match m {
-                Some(m) => field!("{}", m.body.len),
+                Some(m) => self.out.write_field(digits.format(m.body.len))?,
                 None => self.out.write_field(b"")?,
             }
         }
         self.out.write_field(if ex.flags.complete() { b"yes".as_slice() } else { b"no" })?;
         for m in [req, resp] {
             match m.map(|m| m.origin) {
-                Some(Origin::Frame(n)) | Some(Origin::Line(n)) => field!("{n}"),
+                Some(Origin::Frame(n)) | Some(Origin::Line(n)) => self.out.write_field(digits.format(n))?,
                 None => self.out.write_field(b"")?,
             }
         }

@@ -29,7 +29,7 @@ use serde::ser::SerializeMap;
 use super::rows::{addr, source};
 use super::{ReportWriter, RunContext};
 
-use crate::analysis::InputInfo;
+use crate::analysis::{InputInfo, group_key};
 use crate::correlate::{Cause, DoubleExecution, Label, Row};
 use crate::exchange::Origin;
 use crate::redact::Redactor;
@@ -209,8 +209,11 @@ impl<W: Write> ReportWriter for JsonReport<W> {
         let c = &row.call;
         if row.double_execution == Some(DoubleExecution::Yes) {
             *self.twice_by_label.entry(row.label).or_default() += 1;
-            *self.twice_by_endpoint.entry(format!("{} {}", c.method, c.path)).or_default() += 1;
-            *self.twice_by_caller.entry(c.caller.clone()).or_default() += 1;
+            let endpoint = format!("{} {}", c.method, c.path);
+            let endpoint = group_key(&self.twice_by_endpoint, &endpoint).to_string();
+            *self.twice_by_endpoint.entry(endpoint).or_default() += 1;
+            let caller = group_key(&self.twice_by_caller, &c.caller).to_string();
+            *self.twice_by_caller.entry(caller).or_default() += 1;
         }
         let j = JsonRow {
             id: row.id,

@@ -501,7 +501,7 @@ impl<W: Write> MarkdownReport<W> {
         if rows.len() > MAX_ENDPOINTS {
             let _ = writeln!(
                 md,
-                "{} more endpoints are not listed (the JSON report has them all).\n",
+                "{} more endpoints are not listed (the JSON report lists them).\n",
                 rows.len() - MAX_ENDPOINTS
             );
         }

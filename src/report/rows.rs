@@ -38,12 +38,18 @@ pub const COLUMNS: [&str; 19] = [
 
 /// An address as reports print it: `ip:port`, `[v6]:port`, empty when unknown (logs).
 pub fn addr(a: &SocketAddr) -> String {
-    if a.ip().is_unspecified() && a.port() == 0 {
-        String::new()
-    } else if a.port() == 0 {
-        a.ip().to_string()
-    } else {
-        a.to_string()
+    let mut out = String::new();
+    write_addr(&mut out, a);
+    out
+}
+
+/// Appends [`addr`]`(a)` to `out`.
+pub fn write_addr(out: &mut String, a: &SocketAddr) {
+    if a.port() != 0 {
+        crate::exchange::write_socket_addr(out, a);
+    } else if !a.ip().is_unspecified() {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{}", a.ip());
     }
 }
 
@@ -93,18 +99,25 @@ impl<W: Write> ReportWriter for RowCsv<W> {
         macro_rules! opt {
             ($v:expr) => {
                 match $v {
-                    Some(v) => num!("{v}"),
+                    Some(v) => self.out.write_field(itoa::Buffer::new().format(v).as_bytes()).map_err(e)?,
                     None => self.out.write_field(b"").map_err(e)?,
                 }
             };
         }
-        num!("{}", row.id);
+        macro_rules! address {
+            ($a:expr) => {{
+                self.buf.clear();
+                write_addr(&mut self.buf, $a);
+                self.out.write_field(csv_cell(&self.buf).as_bytes()).map_err(e)?;
+            }};
+        }
+        opt!(Some(row.id));
         self.buf.clear();
         c.time.write_rfc3339(&mut self.buf);
         self.out.write_field(self.buf.as_bytes()).map_err(e)?;
         text!(&c.caller);
-        text!(&addr(&c.client));
-        text!(&addr(&c.server));
+        address!(&c.client);
+        address!(&c.server);
         text!(&c.method);
         text!(&c.path);
         text!(&c.query);
