@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::exchange::{Exchange, Flags, Head, InputId, Origin, Timestamp};
+use crate::exchange::{Exchange, Flags, Head, InputId, Origin, Timestamp, write_ip};
 use crate::http::decode::{DEFAULT_DECODED_CAP, decode_body};
 use crate::profile::{CallKindName, Profile, RetryRule, path_matches};
 use crate::redact::Redactor;
@@ -350,11 +350,15 @@ impl<'r> Classifier<'r> {
         let host = match head.header_str("user-agent").filter(|ua| from_log && !ua.is_empty()) {
             // Logs have no connections: the user agent tells processes on one host apart.
             Some(ua) => format!("{} ({})", ex.client.ip(), shorten(&self.redactor.text(ua), 60)),
-            None => ex.client.ip().to_string(),
+            None => {
+                let mut h = String::with_capacity(16);
+                write_ip(&mut h, ex.client.ip());
+                h
+            }
         };
         let caller = match (&app, self.mode) {
-            (Some(a), CallerMode::AppAndHost) => format!("app:{a}@{host}"),
-            (Some(a), CallerMode::App) => format!("app:{a}"),
+            (Some(a), CallerMode::AppAndHost) => ["app:", a, "@", &host].concat(),
+            (Some(a), CallerMode::App) => ["app:", a].concat(),
             (None, _) => host.clone(),
         };
 
@@ -954,6 +958,9 @@ fn form_pairs(s: &str) -> Vec<(String, String)> {
 }
 
 fn percent_decode(s: &str) -> String {
+    if !s.contains(['%', '+']) {
+        return s.to_string();
+    }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

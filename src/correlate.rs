@@ -461,7 +461,7 @@ impl Correlator {
         }
         // Auth calls of the host without an app identity, for an app caller's refresh.
         let host_auths: Vec<AuthCall> = match (&call.app, call.kind) {
-            (Some(_), CallKind::Mutation) => self
+            (Some(_), CallKind::Mutation) if !self.host_auths.is_empty() => self
                 .host_auths
                 .get(&call.host)
                 .map(|a| a.iter().filter(|x| x.time.0 >= horizon).cloned().collect())
@@ -532,7 +532,10 @@ impl Correlator {
             CallKind::Read => simple_row(id, call, Label::Read, "A read: no side effect.".to_string()),
             CallKind::Mutation => {
                 let prior_key = (hash_str(&caller), call.key);
-                let prior = self.priors.get(&prior_key).filter(|p| p.time.0 >= horizon).cloned();
+                // This call replaces the one remembered under its key: one lookup, no copy.
+                let remembered =
+                    Prior::from_call(&call, id, host.clone(), self.settings.marker_value.as_deref());
+                let prior = self.priors.insert(prior_key, remembered).filter(|p| p.time.0 >= horizon);
                 let incomplete = key_incomplete(&call);
                 // An earlier call with the same method and path whose request lost bytes may
                 // be this very call: its key could not be compared.
@@ -577,8 +580,7 @@ impl Correlator {
                         row
                     }
                     (Some(p), None) => {
-                        let mut auths: Vec<AuthCall> =
-                            state.auths.iter().cloned().chain(host_auths).collect();
+                        let mut auths: Vec<&AuthCall> = state.auths.iter().chain(&host_auths).collect();
                         auths.sort_by_key(|a| a.id);
                         let mut decision = decide(&self.settings, &p, &call, &auths);
                         // A log has no request bodies: its call key is method + target only.
@@ -619,8 +621,6 @@ impl Correlator {
                         self.uncertain.pop_front();
                     }
                 }
-                let prior = Prior::from_call(c, id, host.clone(), self.settings.marker_value.as_deref());
-                self.priors.insert(prior_key, prior);
                 self.order.push_back((c.time, prior_key, id));
                 row
             }
@@ -655,7 +655,7 @@ struct Decision {
 }
 
 /// The decision procedure for a mutation `m` repeating `p`.
-fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
+fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[&AuthCall]) -> Decision {
     let pid = p.id;
     let confidence = if p.verdict_seen { Confidence::Confirmed } else { Confidence::Inferred };
     let double = DoubleExecution::from_outcome(p.outcome);
@@ -673,7 +673,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[AuthCall]) -> Decision {
     // The auth call that refreshed the token: sent after P, before M; prefer the one that
     // issued the token M carries.
     // "Between" is by request order (row ids), not by clock: log lines share seconds.
-    let between: Vec<&AuthCall> = auths.iter().filter(|a| a.id > p.id).collect();
+    let between: Vec<&AuthCall> = auths.iter().copied().filter(|a| a.id > p.id).collect();
     let refresh = between
         .iter()
         .rev()

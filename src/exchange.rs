@@ -71,19 +71,32 @@ impl Timestamp {
 pub fn write_socket_addr(out: &mut String, a: &SocketAddr) {
     match a {
         SocketAddr::V4(v4) => {
+            write_ip(out, std::net::IpAddr::V4(*v4.ip()));
+            out.push(':');
+            out.push_str(itoa::Buffer::new().format(v4.port()));
+        }
+        SocketAddr::V6(_) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{a}");
+        }
+    }
+}
+
+/// Appends `ip` as its `Display` does; IPv4 without the formatting machinery.
+pub fn write_ip(out: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
             let mut digits = itoa::Buffer::new();
-            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
                     out.push('.');
                 }
                 out.push_str(digits.format(octet));
             }
-            out.push(':');
-            out.push_str(digits.format(v4.port()));
         }
-        SocketAddr::V6(_) => {
+        std::net::IpAddr::V6(v6) => {
             use std::fmt::Write as _;
-            let _ = write!(out, "{a}");
+            let _ = write!(out, "{v6}");
         }
     }
 }

@@ -77,6 +77,8 @@ pub enum SecretKind {
 pub struct Redactor {
     mac: HmacSha256,
     extra: Vec<Vec<String>>,
+    /// The last words of `extra`, for [`Redactor::may_change`].
+    extra_needles: Option<aho_corasick::AhoCorasick>,
 }
 
 impl fmt::Debug for Redactor {
@@ -116,7 +118,7 @@ impl Redactor {
     fn from_key_bytes(key: &[u8]) -> Self {
         // HMAC accepts keys of every length, so the fallback is unreachable.
         let mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| HmacSha256::new(&Default::default()));
-        Redactor { mac, extra: Vec::new() }
+        Redactor { mac, extra: Vec::new(), extra_needles: None }
     }
 
     /// Adds secret names from a profile. They match like the built-in names, by words:
@@ -124,6 +126,11 @@ impl Redactor {
     /// (fingerprinted) unless the built-in rule already makes the name a password.
     pub fn with_extra_secret_names(mut self, names: &[String]) -> Self {
         self.extra.extend(names.iter().map(|n| names::words(n)).filter(|w| !w.is_empty()));
+        self.extra_needles = aho_corasick::AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .ascii_case_insensitive(true)
+            .build(self.extra.iter().filter_map(|e| e.last()))
+            .ok();
         self
     }
 
