@@ -483,31 +483,10 @@ fn no_secret_of_the_secret_capture_reaches_any_output() {
     assert_no_secret(&outs, &all);
 }
 
-/// Every capture under `samples/` (subfolders such as `samples/faults/` included), as
-/// paths relative to the repository root, sorted.
-fn sample_captures() -> Vec<String> {
-    fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let path = e.path();
-            if path.is_dir() {
-                walk(&path, &format!("{rel}/{name}"), out);
-            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
-                out.push(format!("{rel}/{name}"));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples"), "samples", &mut out);
-    out.sort();
-    out
-}
-
 #[test]
 fn no_secret_of_any_sample_reaches_any_output() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let samples = sample_captures();
+    let samples = common::sample_captures();
     assert!(!samples.is_empty());
     let dir = tempfile::tempdir().unwrap();
     let mut total = 0;

@@ -98,27 +98,6 @@ fn hostile_capture(path: &Path) {
     std::fs::write(path, w.into_inner()).unwrap();
 }
 
-/// Every capture under `samples/` (subfolders such as `samples/faults/` included), as
-/// paths relative to the repository root, sorted.
-fn sample_captures() -> Vec<String> {
-    fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let path = e.path();
-            if path.is_dir() {
-                walk(&path, &format!("{rel}/{name}"), out);
-            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
-                out.push(format!("{rel}/{name}"));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples"), "samples", &mut out);
-    out.sort();
-    out
-}
-
 #[test]
 fn every_mermaid_block_of_the_sample_reports_renders() {
     let Some(mmdc) = find_mmdc() else {
@@ -135,7 +114,7 @@ fn every_mermaid_block_of_the_sample_reports_renders() {
     let config = dir.path().join("puppeteer.json");
     std::fs::write(&config, PUPPETEER_CONFIG).unwrap();
 
-    let mut inputs = sample_captures();
+    let mut inputs = common::sample_captures();
     assert!(!inputs.is_empty(), "no samples");
     let hostile = dir.path().join("hostile.pcap");
     hostile_capture(&hostile);

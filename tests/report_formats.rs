@@ -548,27 +548,6 @@ fn markdown_memory_is_bounded_and_says_what_it_left_out() {
 // ---------------------------------------------------------------------------------------
 // End to end, on the bundled samples.
 
-/// Every capture under `samples/` (subfolders such as `samples/faults/` included), as
-/// paths relative to the repository root, sorted.
-fn sample_captures() -> Vec<String> {
-    fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let path = e.path();
-            if path.is_dir() {
-                walk(&path, &format!("{rel}/{name}"), out);
-            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
-                out.push(format!("{rel}/{name}"));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples"), "samples", &mut out);
-    out.sort();
-    out
-}
-
 /// A CSV cell as the JSON value it must equal (CSV's formula guard undone).
 fn same_cell(column: &str, csv: &str, json: &serde_json::Value) -> bool {
     let csv = if csv.starts_with('\'') && csv[1..].starts_with(['=', '+', '-', '@', '\t', '\r']) {
@@ -589,7 +568,7 @@ fn same_cell(column: &str, csv: &str, json: &serde_json::Value) -> bool {
 
 #[test]
 fn json_rows_equal_the_csv_rows_on_every_sample() {
-    let samples = sample_captures();
+    let samples = common::sample_captures();
     assert!(!samples.is_empty());
     for s in &samples {
         let csv = common::dupcall(&["analyze", s, "--fingerprint-key", "k", "-q"]);
@@ -632,7 +611,7 @@ fn json_rows_equal_the_csv_rows_on_every_sample() {
 
 #[test]
 fn markdown_of_every_sample_has_its_sections_and_diagrams() {
-    for s in sample_captures() {
+    for s in common::sample_captures() {
         let out = common::dupcall(&["analyze", &s, "--fingerprint-key", "k", "-q", "--format", "md"]);
         assert!(out.status.success(), "{s}");
         let md = String::from_utf8(out.stdout).unwrap();

@@ -468,36 +468,50 @@ impl<W: Write> MarkdownReport<W> {
         Label::ALL.into_iter().filter(|l| *l == Label::Original || ctx.summary.count_of(*l) > 0).collect()
     }
 
-    fn endpoint_section(&self, md: &mut String, ctx: &RunContext<'_>) {
-        let endpoints = &ctx.summary.endpoints;
-        if endpoints.is_empty() {
-            return;
-        }
-        md.push_str("### Endpoints\n\n");
+    /// A table of endpoints or callers: a row each (`rows` in the order shown, at most
+    /// `max`), a column per label worth showing, and the executed-twice count.
+    fn group_table(
+        md: &mut String,
+        ctx: &RunContext<'_>,
+        first_column: &str,
+        rows: &[(&String, &BTreeMap<String, u64>)],
+        twice: &BTreeMap<String, u64>,
+        max: usize,
+    ) {
         let labels = Self::label_columns(ctx);
-        let mut head = vec!["Endpoint".to_string()];
+        let mut head = vec![first_column.to_string()];
         head.extend(labels.iter().map(|l| l.name().to_string()));
         head.push("Executed twice".to_string());
         md.push_str(&table_row(&head));
         let mut aligns = vec![Align::Left];
         aligns.extend(std::iter::repeat_n(Align::Right, labels.len() + 1));
         md.push_str(&table_divider(&aligns));
-        let repeats = |m: &BTreeMap<String, u64>| -> u64 {
-            m.iter().filter(|(l, _)| Label::parse(l).is_some_and(Label::is_repeat)).map(|(_, n)| n).sum()
-        };
-        let mut rows: Vec<(&String, &BTreeMap<String, u64>)> = endpoints.iter().collect();
-        rows.sort_by(|a, b| {
-            let ta = self.endpoint_twice.get(a.0).copied().unwrap_or(0);
-            let tb = self.endpoint_twice.get(b.0).copied().unwrap_or(0);
-            (tb, repeats(b.1)).cmp(&(ta, repeats(a.1))).then(a.0.cmp(b.0))
-        });
-        for (name, counts) in rows.iter().take(MAX_ENDPOINTS) {
+        for (name, counts) in rows.iter().take(max) {
             let mut cells = vec![code(name)];
             cells.extend(labels.iter().map(|l| counts.get(l.name()).copied().unwrap_or(0).to_string()));
-            cells.push(self.endpoint_twice.get(*name).copied().unwrap_or(0).to_string());
+            cells.push(twice.get(*name).copied().unwrap_or(0).to_string());
             md.push_str(&table_row(&cells));
         }
         md.push('\n');
+    }
+
+    fn endpoint_section(&self, md: &mut String, ctx: &RunContext<'_>) {
+        let endpoints = &ctx.summary.endpoints;
+        if endpoints.is_empty() {
+            return;
+        }
+        md.push_str("### Endpoints\n\n");
+        let repeats = |m: &BTreeMap<String, u64>| -> u64 {
+            m.iter().filter(|(l, _)| Label::parse(l).is_some_and(Label::is_repeat)).map(|(_, n)| n).sum()
+        };
+        let twice = &self.endpoint_twice;
+        let mut rows: Vec<(&String, &BTreeMap<String, u64>)> = endpoints.iter().collect();
+        rows.sort_by(|a, b| {
+            let ta = twice.get(a.0).copied().unwrap_or(0);
+            let tb = twice.get(b.0).copied().unwrap_or(0);
+            (tb, repeats(b.1)).cmp(&(ta, repeats(a.1))).then(a.0.cmp(b.0))
+        });
+        Self::group_table(md, ctx, "Endpoint", &rows, twice, MAX_ENDPOINTS);
         if rows.len() > MAX_ENDPOINTS {
             let _ = writeln!(
                 md,
@@ -520,27 +534,14 @@ impl<W: Write> MarkdownReport<W> {
             return;
         }
         md.push_str("### Callers\n\n");
-        let labels = Self::label_columns(ctx);
-        let mut head = vec!["Caller".to_string()];
-        head.extend(labels.iter().map(|l| l.name().to_string()));
-        head.push("Executed twice".to_string());
-        md.push_str(&table_row(&head));
-        let mut aligns = vec![Align::Left];
-        aligns.extend(std::iter::repeat_n(Align::Right, labels.len() + 1));
-        md.push_str(&table_divider(&aligns));
+        let twice = &self.caller_twice;
         let mut rows: Vec<(&String, &BTreeMap<String, u64>)> = callers.iter().collect();
         rows.sort_by(|a, b| {
-            let ta = self.caller_twice.get(a.0).copied().unwrap_or(0);
-            let tb = self.caller_twice.get(b.0).copied().unwrap_or(0);
+            let ta = twice.get(a.0).copied().unwrap_or(0);
+            let tb = twice.get(b.0).copied().unwrap_or(0);
             tb.cmp(&ta).then(a.0.cmp(b.0))
         });
-        for (name, counts) in rows.iter().take(MAX_CALLERS) {
-            let mut cells = vec![code(name)];
-            cells.extend(labels.iter().map(|l| counts.get(l.name()).copied().unwrap_or(0).to_string()));
-            cells.push(self.caller_twice.get(*name).copied().unwrap_or(0).to_string());
-            md.push_str(&table_row(&cells));
-        }
-        md.push('\n');
+        Self::group_table(md, ctx, "Caller", &rows, twice, MAX_CALLERS);
         if rows.len() > MAX_CALLERS {
             let _ = writeln!(md, "{} more callers are not listed.\n", rows.len() - MAX_CALLERS);
         }

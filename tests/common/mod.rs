@@ -231,3 +231,24 @@ pub fn check_rows(report: &[Row], intent_jsonl: &str, lenience: Lenience) -> Vec
         })
         .collect()
 }
+
+/// Every capture under `samples/` (subfolders such as `samples/faults/` included), as
+/// paths relative to the repository root, sorted.
+pub fn sample_captures() -> Vec<String> {
+    fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, &format!("{rel}/{name}"), out);
+            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+                out.push(format!("{rel}/{name}"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples"), "samples", &mut out);
+    out.sort();
+    out
+}
