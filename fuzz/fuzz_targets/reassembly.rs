@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use dupcall::decode::{TcpFlags, TcpSegment};
 use dupcall::diag::Diagnostics;
 use dupcall::exchange::Timestamp;
-use dupcall::http::{HttpConfig, HttpConn, HttpHandler};
+use dupcall::http::{HttpConfig, HttpHandler};
 use dupcall::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, Limits, Reassembler, StreamHandler};
 use libfuzzer_sys::fuzz_target;
 
@@ -31,7 +31,7 @@ struct CheckConn {
     next: [u64; 2],
     started: [bool; 2],
     ended: [bool; 2],
-    http: HttpConn,
+    http: <HttpHandler as StreamHandler>::Conn,
 }
 
 impl StreamHandler for Check {
