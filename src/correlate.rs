@@ -293,14 +293,18 @@ impl PriorMarker {
 impl Prior {
     fn from_call(c: &Call, id: u64, host: Rc<str>, expected_marker: Option<&str>) -> Prior {
         let marker = PriorMarker::new(&c.marker, expected_marker);
-        let rare = (c.code.is_some()
-            || c.message.is_some()
+        // The app's code and message only ever explain a failure (`outcome_words`): a
+        // successful call's `code: 0, message: "success"` is not kept.
+        let failed = matches!(c.outcome, Outcome::Rejected | Outcome::AppError);
+        let (code, message) = if failed { (c.code.clone(), c.message.clone()) } else { (None, None) };
+        let rare = (code.is_some()
+            || message.is_some()
             || c.idempotency_key.is_some()
             || marker == PriorMarker::Other)
             .then(|| {
                 Box::new(Rare {
-                    code: c.code.clone(),
-                    message: c.message.clone(),
+                    code,
+                    message,
                     idempotency_key: c.idempotency_key.as_deref().map(Box::from),
                     marker: (marker == PriorMarker::Other).then(|| c.marker.clone()),
                 })
@@ -348,6 +352,21 @@ impl Prior {
 }
 
 /// A credential's hash, never zero (so that `Option` costs nothing).
+/// One remembered mutation and its key in [`Correlator::index`].
+#[derive(Debug)]
+struct Slot {
+    key: u64,
+    prior: Prior,
+}
+
+/// The key of a remembered mutation: its caller's hash and its call key, mixed.
+fn slot_key(caller: u64, call: u64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (caller, call).hash(&mut h);
+    h.finish()
+}
+
 fn credential_hash(t: &str) -> NonZeroU64 {
     NonZeroU64::new(hash_str(t)).unwrap_or(NonZeroU64::MIN)
 }
@@ -401,11 +420,16 @@ pub struct Correlator {
     uncertain: VecDeque<Uncertain>,
     /// Per caller: recent auth calls.
     callers: HashMap<Rc<str>, CallerState>,
-    /// Remembered mutations by (hash of the caller, call key): one table for all callers,
-    /// so that a caller with one call costs one entry, not a table of its own.
-    priors: HashMap<(u64, u64), Prior>,
-    /// Every remembered mutation, oldest first: (time, its key in `priors`, row id).
-    order: VecDeque<(Timestamp, (u64, u64), u64)>,
+    /// Every remembered mutation, oldest first: one ring for all callers, so that a caller
+    /// with one call costs one slot, not a table of its own. A slot whose key a later call
+    /// took over stays until it is the oldest, then goes.
+    slots: VecDeque<Slot>,
+    /// Position of `slots[0]`; positions count remembered mutations from the start.
+    front: u64,
+    /// The latest remembered mutation per (caller, call key), as a position in `slots`: a
+    /// small entry, so the table's growth (hashbrown doubles well before it is full when
+    /// keys come and go) costs little next to the slots.
+    index: HashMap<u64, u64>,
     /// Client hosts, interned (every remembered call names one).
     hosts: HashMap<Box<str>, Rc<str>>,
     /// Mutations forgotten early because [`MAX_REMEMBERED`] was reached.
@@ -424,8 +448,9 @@ impl Correlator {
             settings,
             uncertain: VecDeque::new(),
             callers: HashMap::default(),
-            priors: HashMap::default(),
-            order: VecDeque::new(),
+            slots: VecDeque::new(),
+            front: 0,
+            index: HashMap::default(),
             hosts: HashMap::default(),
             forgotten: 0,
             host_auths: HashMap::default(),
@@ -476,17 +501,18 @@ impl Correlator {
             }
         }
         // Forget what left the window, and the oldest beyond the memory cap.
-        while let Some((t, _, _)) = self.order.front() {
-            let over = self.order.len() > MAX_REMEMBERED;
-            if t.0 >= horizon && !over {
+        while let Some(oldest) = self.slots.front() {
+            let over = self.slots.len() > MAX_REMEMBERED;
+            if oldest.prior.time.0 >= horizon && !over {
                 break;
             }
-            if let Some((_, key, pid)) = self.order.pop_front() {
-                self.forgotten += u64::from(over);
-                if self.priors.get(&key).is_some_and(|p| p.id == pid) {
-                    self.priors.remove(&key);
-                }
+            let key = oldest.key;
+            self.forgotten += u64::from(over);
+            if self.index.get(&key) == Some(&self.front) {
+                self.index.remove(&key);
             }
+            self.slots.pop_front();
+            self.front += 1;
         }
         let caller: Rc<str> = match self.callers.get_key_value(call.caller.as_str()) {
             Some((k, _)) => k.clone(),
@@ -531,11 +557,13 @@ impl Correlator {
             }
             CallKind::Read => simple_row(id, call, Label::Read, "A read: no side effect.".to_string()),
             CallKind::Mutation => {
-                let prior_key = (hash_str(&caller), call.key);
-                // This call replaces the one remembered under its key: one lookup, no copy.
-                let remembered =
-                    Prior::from_call(&call, id, host.clone(), self.settings.marker_value.as_deref());
-                let prior = self.priors.insert(prior_key, remembered).filter(|p| p.time.0 >= horizon);
+                let prior_key = slot_key(hash_str(&caller), call.key);
+                let prior = self
+                    .index
+                    .get(&prior_key)
+                    .and_then(|pos| self.slots.get(usize::try_from(pos.checked_sub(self.front)?).ok()?))
+                    .map(|s| &s.prior)
+                    .filter(|p| p.time.0 >= horizon);
                 let incomplete = key_incomplete(&call);
                 // An earlier call with the same method and path whose request lost bytes may
                 // be this very call: its key could not be compared.
@@ -582,7 +610,7 @@ impl Correlator {
                     (Some(p), None) => {
                         let mut auths: Vec<&AuthCall> = state.auths.iter().chain(&host_auths).collect();
                         auths.sort_by_key(|a| a.id);
-                        let mut decision = decide(&self.settings, &p, &call, &auths);
+                        let mut decision = decide(&self.settings, p, &call, &auths);
                         // A log has no request bodies: its call key is method + target only.
                         let body_method = matches!(call.method.as_str(), "POST" | "PUT" | "PATCH");
                         if p.from_log
@@ -621,7 +649,14 @@ impl Correlator {
                         self.uncertain.pop_front();
                     }
                 }
-                self.order.push_back((c.time, prior_key, id));
+                // This call is now the one remembered under its key.
+                let remembered = Prior::from_call(c, id, host, self.settings.marker_value.as_deref());
+                self.index.insert(prior_key, self.front + self.slots.len() as u64);
+                if self.slots.len() == self.slots.capacity() && self.slots.len() > MAX_REMEMBERED / 2 {
+                    // The last growth: to the cap, not to twice the size.
+                    self.slots.reserve_exact(MAX_REMEMBERED + 1 - self.slots.len());
+                }
+                self.slots.push_back(Slot { key: prior_key, prior: remembered });
                 row
             }
         };

@@ -253,6 +253,35 @@ fn callers_and_window_separate_calls() {
 }
 
 #[test]
+fn an_expiring_earlier_copy_does_not_forget_the_later_one() {
+    // #1 at 0 min, #2 at 8 min repeats it, #3 at 15 min: #1 has left the 10 minute window
+    // (its slot goes), #2 has not and is still remembered under the same key.
+    let min = 60 * 1000;
+    let rows = run(vec![mutation(1, 0), mutation(1, 8 * min), mutation(2, 12 * min), mutation(1, 15 * min)]);
+    assert_eq!(labels(&rows)[1].1, Some(1));
+    assert_eq!(labels(&rows)[3].0, GenuineDuplicate);
+    assert_eq!(labels(&rows)[3].1, Some(2), "the repeat of #2, not of the expired #1");
+}
+
+#[test]
+fn past_the_memory_cap_the_oldest_calls_are_forgotten_and_counted() {
+    let mut k = Correlator::new(Settings::default());
+    // One call per millisecond, all within the window: MAX_REMEMBERED + 10 distinct calls.
+    let n = MAX_REMEMBERED as u64 + 10;
+    for key in 0..n {
+        let row = k.push(mutation(key, key as i64).0).expect("a mutation is reported");
+        assert_eq!(row.label, Original);
+    }
+    assert_eq!(k.forgotten(), 9, "the first 9 left the table to make room");
+    let t = n as i64;
+    let old = k.push(mutation(0, t).0).unwrap();
+    assert_eq!(old.label, Original, "forgotten: its repeat cannot be found");
+    let recent = k.push(mutation(n - 1, t + 1000).0).unwrap();
+    assert_eq!((recent.label, recent.repeat_of), (GenuineDuplicate, Some(n)), "still remembered");
+    assert!(k.slots.len() <= MAX_REMEMBERED + 1 && k.index.len() <= MAX_REMEMBERED + 1);
+}
+
+#[test]
 fn logs_infer_the_refresh_pattern_and_use_sizes() {
     // Verdict invisible: P -> auth -> M within the retry latency.
     let rows = run(vec![
