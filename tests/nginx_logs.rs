@@ -359,39 +359,56 @@ fn start_nginx(procs: &mut Procs, nginx: &Path, dir: &Path, upstreams: &[String]
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let ports = free_ports(upstreams.len());
-    let routes: Vec<(u16, String)> = ports.iter().copied().zip(upstreams.iter().cloned()).collect();
-    let conf = dir.join("nginx.conf");
-    fs::write(&conf, nginx_conf(dir, &routes)).unwrap();
-    let log = |n: &str| fs::File::create(dir.join(n)).unwrap();
-    let child = Command::new(nginx)
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(&conf)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .stdout(log("nginx.stdout"))
-        .stderr(log("nginx.stderr"))
-        .spawn()
-        .expect("nginx starts");
-    procs.add("nginx", child, true);
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if addrs.iter().all(|a| TcpStream::connect(a).is_ok()) {
-            return addrs;
+    // The ports are free when picked but another test may take one before nginx binds it:
+    // then nginx exits (and a connect would reach the other test's server), so nginx is up
+    // only once it is alive with its pid file written (after it bound every port).
+    for attempt in 1..=5 {
+        let ports = free_ports(upstreams.len());
+        let routes: Vec<(u16, String)> = ports.iter().copied().zip(upstreams.iter().cloned()).collect();
+        let conf = dir.join("nginx.conf");
+        fs::write(&conf, nginx_conf(dir, &routes)).unwrap();
+        let _ = fs::remove_file(dir.join("nginx.pid"));
+        let log = |n: &str| fs::File::create(dir.join(n)).unwrap();
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdout(log("nginx.stdout"))
+            .stderr(log("nginx.stderr"))
+            .spawn()
+            .expect("nginx starts");
+        procs.add("nginx", child, true);
+        let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let exited = procs.0.last_mut().and_then(|(_, c, _)| c.try_wait().ok().flatten());
+            if exited.is_none()
+                && dir.join("nginx.pid").exists()
+                && addrs.iter().all(|a| TcpStream::connect(a).is_ok())
+            {
+                return addrs;
+            }
+            let why = || {
+                format!(
+                    "{}\n{}",
+                    fs::read_to_string(dir.join("nginx.stderr")).unwrap_or_default(),
+                    fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+                )
+            };
+            if exited.is_some() && attempt < 5 && why().contains("Address already in use") {
+                procs.0.pop();
+                break;
+            }
+            if exited.is_some() || Instant::now() > deadline {
+                panic!("nginx did not come up ({exited:?}):\n{}", why());
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        let exited = procs.0.last_mut().and_then(|(_, c, _)| c.try_wait().ok().flatten());
-        if exited.is_some() || Instant::now() > deadline {
-            panic!(
-                "nginx did not come up ({exited:?}):\n{}\n{}",
-                fs::read_to_string(dir.join("nginx.stderr")).unwrap_or_default(),
-                fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
+    unreachable!("the last attempt returns or panics")
 }
 
 // ------------------------------------------------------------------ ground truth
