@@ -173,8 +173,9 @@ pub struct Classifier<'r> {
     profile: Profile,
     redactor: &'r Redactor,
     mode: CallerMode,
-    /// Token fingerprint → app, learned from auth responses (bounded).
-    token_apps: HashMap<String, String>,
+    /// Hash of a token fingerprint → app, learned from auth responses (bounded; a hash
+    /// key because a long run remembers up to [`MAX_BINDINGS`] of them).
+    token_apps: HashMap<u64, Box<str>>,
     /// Token → fingerprint: one HMAC per distinct token, not per call (bounded).
     fingerprints: HashMap<Box<[u8]>, String>,
     /// Field name → kept in the call key? (names repeat on every call).
@@ -196,6 +197,14 @@ pub struct Classifier<'r> {
 
 /// The most token bindings remembered.
 const MAX_BINDINGS: usize = 100_000;
+
+/// The key of a token fingerprint in [`Classifier::token_apps`].
+fn binding_key(fingerprint: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    fingerprint.hash(&mut h);
+    h.finish()
+}
 /// The longest call key shown.
 const KEY_SHOWN: usize = 160;
 /// Decoded response bytes tried before decoding a whole body.
@@ -333,7 +342,7 @@ impl<'r> Classifier<'r> {
                         if self.token_apps.len() >= MAX_BINDINGS {
                             self.token_apps.clear();
                         }
-                        self.token_apps.insert(fp.clone(), a);
+                        self.token_apps.insert(binding_key(&fp), a.into());
                     }
                     issued_token = Some(fp);
                 }
@@ -468,7 +477,9 @@ impl<'r> Classifier<'r> {
             .iter()
             .find_map(|h| head.header_str(h).filter(|v| !v.is_empty()).map(str::to_string))
             .or_else(|| c.app_fields.iter().find_map(|f| fields.get(f)))
-            .or_else(|| credential.and_then(|fp| self.token_apps.get(fp).cloned()))
+            .or_else(|| {
+                credential.and_then(|fp| self.token_apps.get(&binding_key(fp)).map(|a| a.to_string()))
+            })
             .map(|a| self.redactor.text(&a))
     }
 

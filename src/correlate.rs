@@ -223,10 +223,11 @@ struct Prior {
     credential: Option<NonZeroU64>,
     /// What few calls have (app error code and message, idempotency key, an unusual marker).
     rare: Option<Box<Rare>>,
-    host: Rc<str>,
-    /// Response body length, saturated at 4 GiB (only compared).
-    resp_bytes: Option<u32>,
-    server: Addr,
+    /// Client host and server address, shared by the calls that have them.
+    route: Rc<Route>,
+    /// Response body length, saturated below 4 GiB; [`NO_SIZE`] when not known (only
+    /// compared).
+    resp_bytes: u32,
     status: Option<u16>,
     outcome: Outcome,
     marker: PriorMarker,
@@ -236,8 +237,18 @@ struct Prior {
     from_log: bool,
 }
 
+/// [`Prior::resp_bytes`] of a call whose response size is not known.
+const NO_SIZE: u32 = u32::MAX;
+
+/// Where a call went from: few (host, server) pairs, interned.
+#[derive(Debug, PartialEq, Eq)]
+struct Route {
+    host: Box<str>,
+    server: Addr,
+}
+
 /// A server address in 20 bytes instead of `SocketAddr`'s 32 (no IPv6 flow info or scope).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Addr {
     ip: std::net::IpAddr,
     port: u16,
@@ -291,7 +302,7 @@ impl PriorMarker {
 }
 
 impl Prior {
-    fn from_call(c: &Call, id: u64, host: Rc<str>, expected_marker: Option<&str>) -> Prior {
+    fn from_call(c: &Call, id: u64, route: Rc<Route>, expected_marker: Option<&str>) -> Prior {
         let marker = PriorMarker::new(&c.marker, expected_marker);
         // The app's code and message only ever explain a failure (`outcome_words`): a
         // successful call's `code: 0, message: "success"` is not kept.
@@ -315,9 +326,10 @@ impl Prior {
             resp_time: c.resp_time.unwrap_or_default(),
             credential: c.credential.as_deref().map(credential_hash),
             rare,
-            host,
-            resp_bytes: c.resp_bytes.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-            server: c.server.into(),
+            route,
+            resp_bytes: c
+                .resp_bytes
+                .map_or(NO_SIZE, |n| u32::try_from(n).unwrap_or(NO_SIZE - 1).min(NO_SIZE - 1)),
             status: c.status,
             outcome: c.outcome,
             marker,
@@ -328,6 +340,9 @@ impl Prior {
         }
     }
 
+    fn resp_bytes(&self) -> Option<u64> {
+        (self.resp_bytes != NO_SIZE).then_some(u64::from(self.resp_bytes))
+    }
     fn resp_time(&self) -> Option<Timestamp> {
         self.answered.then_some(self.resp_time)
     }
@@ -382,7 +397,8 @@ fn hash_str(s: &str) -> u64 {
 struct AuthCall {
     id: u64,
     time: Timestamp,
-    issued: Option<String>,
+    /// Hash of the fingerprint of the token it issued (only compared).
+    issued: Option<NonZeroU64>,
 }
 
 #[derive(Default)]
@@ -409,7 +425,11 @@ fn key_incomplete(c: &Call) -> bool {
 /// Earlier mutations remembered at most, over all callers: past it the oldest are
 /// forgotten (a repeat of one of them is then reported `original`) and the run says so.
 pub const MAX_REMEMBERED: usize = 200_000;
-const MAX_AUTHS: usize = 1_000;
+/// Auth calls remembered per caller (and per host, for logs): the latest ones, which are
+/// the ones between a repeat and what it repeats.
+const MAX_AUTHS: usize = 128;
+/// Mutations whose request lost bytes remembered at most.
+const MAX_UNCERTAIN: usize = 1_000;
 
 /// Labels calls as they come, in request-time order.
 pub struct Correlator {
@@ -430,8 +450,10 @@ pub struct Correlator {
     /// small entry, so the table's growth (hashbrown doubles well before it is full when
     /// keys come and go) costs little next to the slots.
     index: HashMap<u64, u64>,
-    /// Client hosts, interned (every remembered call names one).
-    hosts: HashMap<Box<str>, Rc<str>>,
+    /// `index` has been given its final size (see [`Correlator::push`]).
+    index_sized: bool,
+    /// Routes, interned by a hash of host and server (every remembered call names one).
+    routes: HashMap<u64, Rc<Route>>,
     /// Mutations forgotten early because [`MAX_REMEMBERED`] was reached.
     forgotten: u64,
     /// Auth calls with no app identity (a log shows no body: a refresh call's app is
@@ -451,7 +473,8 @@ impl Correlator {
             slots: VecDeque::new(),
             front: 0,
             index: HashMap::default(),
-            hosts: HashMap::default(),
+            index_sized: false,
+            routes: HashMap::default(),
             forgotten: 0,
             host_auths: HashMap::default(),
             next_id: 1,
@@ -495,7 +518,11 @@ impl Correlator {
         };
         if call.kind == CallKind::Auth && call.app.is_none() {
             let a = self.host_auths.entry(call.host.clone()).or_default();
-            a.push_back(AuthCall { id, time: call.time, issued: call.issued_token.clone() });
+            a.push_back(AuthCall {
+                id,
+                time: call.time,
+                issued: call.issued_token.as_deref().map(credential_hash),
+            });
             if a.len() > MAX_AUTHS {
                 a.pop_front();
             }
@@ -522,15 +549,22 @@ impl Correlator {
                 k
             }
         };
-        let host: Rc<str> = match self.hosts.get(call.host.as_str()) {
-            Some(h) => h.clone(),
-            None => {
-                if self.hosts.len() >= 100_000 {
-                    self.hosts.clear();
+        let server = Addr::from(call.server);
+        let route_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = rustc_hash::FxHasher::default();
+            (call.host.as_str(), server).hash(&mut h);
+            h.finish()
+        };
+        let route = match self.routes.get(&route_hash) {
+            Some(r) if *r.host == *call.host && r.server == server => r.clone(),
+            _ => {
+                if self.routes.len() >= 100_000 {
+                    self.routes.clear();
                 }
-                let h: Rc<str> = call.host.as_str().into();
-                self.hosts.insert(call.host.as_str().into(), h.clone());
-                h
+                let r = Rc::new(Route { host: call.host.as_str().into(), server });
+                self.routes.insert(route_hash, r.clone());
+                r
             }
         };
         let state = self.callers.get_mut(&caller)?;
@@ -544,7 +578,11 @@ impl Correlator {
 
         let row = match call.kind {
             CallKind::Auth => {
-                state.auths.push_back(AuthCall { id, time: call.time, issued: call.issued_token.clone() });
+                state.auths.push_back(AuthCall {
+                    id,
+                    time: call.time,
+                    issued: call.issued_token.as_deref().map(credential_hash),
+                });
                 if state.auths.len() > MAX_AUTHS {
                     state.auths.pop_front();
                 }
@@ -645,12 +683,19 @@ impl Correlator {
                         method: c.method.clone(),
                         path: c.path.clone(),
                     });
-                    if self.uncertain.len() > MAX_AUTHS {
+                    if self.uncertain.len() > MAX_UNCERTAIN {
                         self.uncertain.pop_front();
                     }
                 }
                 // This call is now the one remembered under its key.
-                let remembered = Prior::from_call(c, id, host, self.settings.marker_value.as_deref());
+                let remembered = Prior::from_call(c, id, route, self.settings.marker_value.as_deref());
+                if !self.index_sized && self.index.len() > MAX_REMEMBERED / 2 {
+                    // Keys come and go: hashbrown grows a table more than half full when its
+                    // deleted slots run out, so at the cap it ends twice the cap's size
+                    // anyway. Going there now makes the plateau the same on every long input.
+                    self.index.reserve(2 * MAX_REMEMBERED - self.index.len());
+                    self.index_sized = true;
+                }
                 self.index.insert(prior_key, self.front + self.slots.len() as u64);
                 if self.slots.len() == self.slots.capacity() && self.slots.len() > MAX_REMEMBERED / 2 {
                     // The last growth: to the cap, not to twice the size.
@@ -694,13 +739,13 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[&AuthCall]) -> Decision {
     let pid = p.id;
     let confidence = if p.verdict_seen { Confidence::Confirmed } else { Confidence::Inferred };
     let double = DoubleExecution::from_outcome(p.outcome);
-    let elsewhere = if p.server != Addr::from(m.server) {
-        format!(" to another server ({}, #{pid} went to {})", m.server, p.server)
+    let elsewhere = if p.route.server != Addr::from(m.server) {
+        format!(" to another server ({}, #{pid} went to {})", m.server, p.route.server)
     } else {
         String::new()
     };
-    let hosts = if *p.host != *m.host {
-        format!(" (#{pid} from {}, this one from {})", p.host, m.host)
+    let hosts = if *p.route.host != *m.host {
+        format!(" (#{pid} from {}, this one from {})", p.route.host, m.host)
     } else {
         String::new()
     };
@@ -709,14 +754,15 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[&AuthCall]) -> Decision {
     // issued the token M carries.
     // "Between" is by request order (row ids), not by clock: log lines share seconds.
     let between: Vec<&AuthCall> = auths.iter().copied().filter(|a| a.id > p.id).collect();
+    let m_credential = m.credential.as_deref().map(credential_hash);
     let refresh = between
         .iter()
         .rev()
-        .find(|a| a.issued.is_some() && a.issued == m.credential)
+        .find(|a| a.issued.is_some() && a.issued == m_credential)
         .or_else(|| between.last())
         .copied();
-    let cred_changed = match (p.credential, &m.credential) {
-        (Some(a), Some(b)) => Some(a != credential_hash(b)),
+    let cred_changed = match (p.credential, m_credential) {
+        (Some(a), Some(b)) => Some(a != b),
         _ => None,
     };
     let new_token = match (&m.credential, cred_changed) {
@@ -924,7 +970,7 @@ fn decide(s: &Settings, p: &Prior, m: &Call, auths: &[&AuthCall]) -> Decision {
 /// likely succeeded too (executed twice); a different size most likely was the rejection.
 fn size_verdict(p: &Prior, m: &Call) -> (DoubleExecution, String) {
     let pid = p.id;
-    match (p.resp_bytes.map(u64::from), m.resp_bytes.map(|n| n.min(u64::from(u32::MAX))), m.status) {
+    match (p.resp_bytes(), m.resp_bytes.map(|n| n.min(u64::from(NO_SIZE - 1))), m.status) {
         (Some(a), Some(b), Some(200)) if a > 0 && a == b => (
             DoubleExecution::Yes,
             format!(

@@ -323,3 +323,9 @@ fn labels_parse_and_print() {
     }
     assert_eq!(Label::parse("nope"), None);
 }
+
+#[test]
+fn remembered_calls_stay_small() {
+    // 200 000 of them at the cap: every byte here is 200 KB of peak memory.
+    assert!(std::mem::size_of::<Slot>() <= 72, "{}", std::mem::size_of::<Slot>());
+}
