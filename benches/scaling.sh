@@ -46,8 +46,8 @@ hyperfine -N --style basic --warmup 1 --runs 3 --export-json "$WORK/cores.json" 
   -n "analyze, 2 files, 2 cores" "$DUPCALL analyze $TWO -o /dev/null -q" >/dev/null
 
 echo; echo "## Access log"
-LOG="$WORK/access-2M.log"
-[ -f "$LOG" ] || python3 benches/gen-access-log.py "$LOG" 2000000
+LOG="$WORK/access-2M-combined.log"
+[ -f "$LOG" ] || python3 scripts/gen-access-log.py --lines 2000000 --format combined >"$LOG"
 cat "$LOG" >/dev/null
 hyperfine -N --style basic --warmup 1 --runs 3 --export-json "$WORK/logs.json" \
   -n "exchanges, 1 core" "taskset -c 0 $DUPCALL exchanges $LOG -o /dev/null -q" \
