@@ -383,18 +383,29 @@ pub fn run(
         summary.auth_calls = counts.auth_calls;
         summary.reads = counts.reads;
         summary.orphans = counts.orphans;
-        let forgotten = correlator.as_ref().map_or(0, Correlator::forgotten);
-        if forgotten > 0 {
-            stream.diagnostics.warn(
-                WarningKind::BufferLimit,
-                0,
-                None,
-                None,
+        // The correlator's own limits (it keeps no diagnostics): one warning each.
+        let (forgotten, dropped) =
+            correlator.as_ref().map_or((0, 0), |c| (c.forgotten(), c.auth_keys_dropped()));
+        let limits = [
+            (
+                forgotten,
                 format!(
                     "{forgotten} earlier mutations were forgotten before their window ended (more than {} in one --window): a repeat of one of them is reported as original; narrow --window",
                     crate::correlate::MAX_REMEMBERED
                 ),
-            );
+            ),
+            (
+                dropped,
+                format!(
+                    "the auth calls of {dropped} callers were forgotten before their window ended (more than {} callers with auth calls in one --window): a retry of theirs after a refresh may be reported as a genuine duplicate; narrow --window",
+                    crate::correlate::MAX_AUTH_KEYS
+                ),
+            ),
+        ];
+        for (n, text) in limits {
+            if n > 0 {
+                stream.diagnostics.warn(WarningKind::BufferLimit, 0, None, None, text);
+            }
         }
         RunResult {
             inputs: stream.inputs,

@@ -393,7 +393,7 @@ fn hash_str(s: &str) -> u64 {
     h.finish()
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct AuthCall {
     id: u64,
     time: Timestamp,
@@ -401,10 +401,42 @@ struct AuthCall {
     issued: Option<NonZeroU64>,
 }
 
-#[derive(Default)]
-struct CallerState {
-    auths: VecDeque<AuthCall>,
-    last_seen: Timestamp,
+/// Auth calls of one caller (or host), oldest first.
+type Auths = VecDeque<AuthCall>;
+
+/// Remembers `auth` under `key`; makes room for a new key first (see [`make_room`]).
+/// Gives the number of keys dropped while they still had auth calls in the window.
+fn remember_auth(map: &mut HashMap<Box<str>, Auths>, key: &str, auth: AuthCall, horizon: i64) -> u64 {
+    if let Some(a) = map.get_mut(key) {
+        while a.front().is_some_and(|x| x.time.0 < horizon) || a.len() >= MAX_AUTHS {
+            a.pop_front();
+        }
+        a.push_back(auth);
+        return 0;
+    }
+    let dropped = make_room(map, horizon);
+    map.insert(key.into(), VecDeque::from([auth]));
+    dropped
+}
+
+/// Keeps `map` under [`MAX_AUTH_KEYS`]: drops the keys whose auth calls all left the
+/// window, then, if it is still full, the half whose latest auth call is oldest (by row
+/// id: unique, so exactly half goes however many share a timestamp).
+fn make_room(map: &mut HashMap<Box<str>, Auths>, horizon: i64) -> u64 {
+    if map.len() < MAX_AUTH_KEYS {
+        return 0;
+    }
+    map.retain(|_, a| a.back().is_some_and(|x| x.time.0 >= horizon));
+    if map.len() < MAX_AUTH_KEYS {
+        return 0;
+    }
+    let mut latest: Vec<u64> = map.values().filter_map(|a| a.back()).map(|x| x.id).collect();
+    let mid = latest.len() / 2;
+    let (_, cut, _) = latest.select_nth_unstable(mid);
+    let cut = *cut;
+    let before = map.len();
+    map.retain(|_, a| a.back().is_some_and(|x| x.id >= cut));
+    (before - map.len()) as u64
 }
 
 /// A mutation whose call key is incomplete.
@@ -428,6 +460,8 @@ pub const MAX_REMEMBERED: usize = 200_000;
 /// Auth calls remembered per caller (and per host, for logs): the latest ones, which are
 /// the ones between a repeat and what it repeats.
 const MAX_AUTHS: usize = 128;
+/// Callers (and hosts) whose auth calls are remembered at most.
+pub const MAX_AUTH_KEYS: usize = 100_000;
 /// Mutations whose request lost bytes remembered at most.
 const MAX_UNCERTAIN: usize = 1_000;
 
@@ -438,8 +472,8 @@ pub struct Correlator {
     /// their caller, are not the call's, so a later identical call cannot find them by
     /// key. Matched by client host, method and path instead.
     uncertain: VecDeque<Uncertain>,
-    /// Per caller: recent auth calls.
-    callers: HashMap<Rc<str>, CallerState>,
+    /// Per caller with any in the window: recent auth calls.
+    callers: HashMap<Box<str>, Auths>,
     /// Every remembered mutation, oldest first: one ring for all callers, so that a caller
     /// with one call costs one slot, not a table of its own. A slot whose key a later call
     /// took over stays until it is the oldest, then goes.
@@ -458,7 +492,10 @@ pub struct Correlator {
     forgotten: u64,
     /// Auth calls with no app identity (a log shows no body: a refresh call's app is
     /// invisible), by host: they count for every app caller on that host.
-    host_auths: HashMap<String, VecDeque<AuthCall>>,
+    host_auths: HashMap<Box<str>, Auths>,
+    /// Callers and hosts whose auth calls were dropped early because [`MAX_AUTH_KEYS`]
+    /// was reached.
+    auth_keys_dropped: u64,
     next_id: u64,
     pushed: u64,
 }
@@ -477,6 +514,7 @@ impl Correlator {
             routes: HashMap::default(),
             forgotten: 0,
             host_auths: HashMap::default(),
+            auth_keys_dropped: 0,
             next_id: 1,
             pushed: 0,
         }
@@ -487,45 +525,46 @@ impl Correlator {
         self.forgotten
     }
 
+    /// Callers and hosts whose auth calls were forgotten before their window ended because
+    /// [`MAX_AUTH_KEYS`] was reached.
+    pub fn auth_keys_dropped(&self) -> u64 {
+        self.auth_keys_dropped
+    }
+
     /// Labels one call; `None` for a read when reads are not reported.
     pub fn push(&mut self, call: Call) -> Option<Row> {
         self.pushed += 1;
         let window = self.settings.window.as_nanos().min(i64::MAX as u128) as i64;
+        let horizon = call.time.0.saturating_sub(window);
         if self.pushed % 4096 == 0 {
-            let now = call.time;
-            self.callers.retain(|_, s| now.0.saturating_sub(s.last_seen.0) <= window);
+            for map in [&mut self.callers, &mut self.host_auths] {
+                map.retain(|_, a| {
+                    a.retain(|x| x.time.0 >= horizon);
+                    !a.is_empty()
+                });
+            }
         }
         if call.kind == CallKind::Read && !self.settings.all {
             return None;
         }
         let id = self.next_id;
         self.next_id += 1;
-        let horizon = call.time.0.saturating_sub(window);
-        if self.pushed % 4096 == 0 {
-            self.host_auths.retain(|_, a| {
-                a.retain(|x| x.time.0 >= horizon);
-                !a.is_empty()
-            });
-        }
         // Auth calls of the host without an app identity, for an app caller's refresh.
         let host_auths: Vec<AuthCall> = match (&call.app, call.kind) {
             (Some(_), CallKind::Mutation) if !self.host_auths.is_empty() => self
                 .host_auths
-                .get(&call.host)
+                .get(call.host.as_str())
                 .map(|a| a.iter().filter(|x| x.time.0 >= horizon).cloned().collect())
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        if call.kind == CallKind::Auth && call.app.is_none() {
-            let a = self.host_auths.entry(call.host.clone()).or_default();
-            a.push_back(AuthCall {
-                id,
-                time: call.time,
-                issued: call.issued_token.as_deref().map(credential_hash),
-            });
-            if a.len() > MAX_AUTHS {
-                a.pop_front();
+        if call.kind == CallKind::Auth {
+            let auth =
+                AuthCall { id, time: call.time, issued: call.issued_token.as_deref().map(credential_hash) };
+            if call.app.is_none() {
+                self.auth_keys_dropped += remember_auth(&mut self.host_auths, &call.host, auth, horizon);
             }
+            self.auth_keys_dropped += remember_auth(&mut self.callers, &call.caller, auth, horizon);
         }
         // Forget what left the window, and the oldest beyond the memory cap.
         while let Some(oldest) = self.slots.front() {
@@ -541,14 +580,6 @@ impl Correlator {
             self.slots.pop_front();
             self.front += 1;
         }
-        let caller: Rc<str> = match self.callers.get_key_value(call.caller.as_str()) {
-            Some((k, _)) => k.clone(),
-            None => {
-                let k: Rc<str> = call.caller.as_str().into();
-                self.callers.insert(k.clone(), CallerState::default());
-                k
-            }
-        };
         let server = Addr::from(call.server);
         let route_hash = {
             use std::hash::{Hash, Hasher};
@@ -567,25 +598,12 @@ impl Correlator {
                 r
             }
         };
-        let state = self.callers.get_mut(&caller)?;
-        state.last_seen = call.time;
-        while state.auths.front().is_some_and(|a| a.time.0 < horizon) {
-            state.auths.pop_front();
-        }
         while self.uncertain.front().is_some_and(|u| u.time.0 < horizon) {
             self.uncertain.pop_front();
         }
 
         let row = match call.kind {
             CallKind::Auth => {
-                state.auths.push_back(AuthCall {
-                    id,
-                    time: call.time,
-                    issued: call.issued_token.as_deref().map(credential_hash),
-                });
-                if state.auths.len() > MAX_AUTHS {
-                    state.auths.pop_front();
-                }
                 let evidence = match (&call.issued_token, call.outcome) {
                     (Some(t), _) => format!("Auth call by {}; it issued token {t}.", call.caller),
                     (None, o) if o.executed() => format!("Auth call by {}.", call.caller),
@@ -595,7 +613,7 @@ impl Correlator {
             }
             CallKind::Read => simple_row(id, call, Label::Read, "A read: no side effect.".to_string()),
             CallKind::Mutation => {
-                let prior_key = slot_key(hash_str(&caller), call.key);
+                let prior_key = slot_key(hash_str(&call.caller), call.key);
                 let prior = self
                     .index
                     .get(&prior_key)
@@ -646,7 +664,11 @@ impl Correlator {
                         row
                     }
                     (Some(p), None) => {
-                        let mut auths: Vec<&AuthCall> = state.auths.iter().chain(&host_auths).collect();
+                        let mut auths: Vec<&AuthCall> =
+                            (self.callers.get(call.caller.as_str()).into_iter().flatten())
+                                .filter(|a| a.time.0 >= horizon)
+                                .chain(&host_auths)
+                                .collect();
                         auths.sort_by_key(|a| a.id);
                         let mut decision = decide(&self.settings, p, &call, &auths);
                         // A log has no request bodies: its call key is method + target only.

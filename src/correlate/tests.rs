@@ -329,3 +329,16 @@ fn remembered_calls_stay_small() {
     // 200 000 of them at the cap: every byte here is 200 KB of peak memory.
     assert!(std::mem::size_of::<Slot>() <= 72, "{}", std::mem::size_of::<Slot>());
 }
+
+#[test]
+fn past_the_caller_cap_the_half_with_the_oldest_auth_calls_goes() {
+    let mut k = Correlator::new(Settings::default());
+    // All at one instant (a log's whole second): the cut is by row id, not by time.
+    for n in 0..=MAX_AUTH_KEYS {
+        k.push(mutation(0, 0).auth("tok:b").caller(&format!("app:{n}@10.0.0.5")).0);
+    }
+    assert_eq!(k.auth_keys_dropped(), MAX_AUTH_KEYS as u64 / 2);
+    assert_eq!(k.callers.len(), MAX_AUTH_KEYS / 2 + 1);
+    assert!(!k.callers.contains_key("app:0@10.0.0.5"));
+    assert!(k.callers.contains_key(format!("app:{MAX_AUTH_KEYS}@10.0.0.5").as_str()));
+}
