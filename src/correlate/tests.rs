@@ -342,3 +342,42 @@ fn past_the_caller_cap_the_half_with_the_oldest_auth_calls_goes() {
     assert!(!k.callers.contains_key("app:0@10.0.0.5"));
     assert!(k.callers.contains_key(format!("app:{MAX_AUTH_KEYS}@10.0.0.5").as_str()));
 }
+
+mod model {
+    //! The ring and its index against the plain definition: a mutation repeats the latest
+    //! earlier mutation with its caller and call key whose time is within the window.
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #[test]
+        fn repeats_are_found_as_defined(
+            calls in proptest::collection::vec((0u8..3, 0u64..4, 0i64..60, any::<bool>()), 0..300),
+        ) {
+            let window_ms = 100;
+            let mut k = Correlator::new(Settings {
+                window: Duration::from_millis(window_ms as u64),
+                ..Settings::default()
+            });
+            let mut seen: Vec<(String, u64, i64, u64)> = Vec::new(); // caller, key, ms, row id
+            let mut t = 0;
+            for (caller, key, step, auth) in calls {
+                t += step;
+                let who = format!("app:{caller}@10.0.0.5");
+                let c = if auth { mutation(0, t).auth("tok:b") } else { mutation(key, t) }.caller(&who);
+                let row = k.push(c.0).expect("mutations and auth calls are reported");
+                if auth {
+                    continue;
+                }
+                let want = seen
+                    .iter()
+                    .rev()
+                    .find(|(c, k, ms, _)| *c == who && *k == key && *ms >= t - window_ms)
+                    .map(|s| s.3);
+                prop_assert_eq!(row.repeat_of, want, "call {} at {} ms", row.id, t);
+                seen.push((who, key, t, row.id));
+            }
+        }
+    }
+}
