@@ -68,6 +68,9 @@ pub enum LogError {
 
 /// Lines sampled for format detection.
 const SNIFF_LINES: usize = 20;
+/// Lines held for re-ordering at most (a few hundred bytes each): past it the oldest is
+/// passed on early, so a log of many thousand lines a second cannot fill memory.
+pub const MAX_REORDER_LINES: usize = 100_000;
 
 /// Reads an access log, emitting exchanges in request-start order.
 pub fn log_exchanges<R: BufRead>(
@@ -92,6 +95,10 @@ pub fn log_exchanges<R: BufRead>(
     let reorder = opts.reorder.as_nanos().min(i64::MAX as u128) as i64;
     let mut heap: BinaryHeap<std::cmp::Reverse<Pending>> = BinaryHeap::new();
     let mut newest = i64::MIN;
+    // The start of the latest line passed on, and the lines that came after it but
+    // started before it.
+    let mut released = i64::MIN;
+    let mut late: Option<(u64, u64)> = None; // (count, first line)
     for item in sniffed.into_reader(format) {
         summary.lines += 1;
         let rec = match item {
@@ -112,14 +119,35 @@ pub fn log_exchanges<R: BufRead>(
         summary.first = Some(summary.first.map_or(rec.time, |f| f.min(rec.time)));
         summary.last = Some(summary.last.map_or(rec.time, |l| l.max(rec.time)));
         newest = newest.max(rec.time.0);
+        if rec.time.0 < released {
+            let (n, _) = late.get_or_insert((0, rec.line));
+            *n += 1;
+        }
         let ex = to_exchange(&rec, input);
         heap.push(std::cmp::Reverse(Pending { time: rec.time, line: rec.line, ex: Box::new(ex) }));
-        // Anything older than the newest start minus the reorder window is final.
-        while heap.peek().is_some_and(|p| p.0.time.0 < newest.saturating_sub(reorder)) {
+        // Anything older than the newest start minus the reorder window is final; so is
+        // the oldest line when the buffer is full.
+        while heap.peek().is_some_and(|p| p.0.time.0 < newest.saturating_sub(reorder))
+            || heap.len() > MAX_REORDER_LINES
+        {
             if let Some(p) = heap.pop() {
+                released = released.max(p.0.time.0);
                 emit(*p.0.ex);
             }
         }
+    }
+    if let Some((n, first)) = late {
+        diag.warn(
+            WarningKind::BufferLimit,
+            input,
+            Some(Origin::Line(first)),
+            None,
+            format!(
+                "{n} line{} (the first at line {first}) started before lines already passed on: they ended more than {} s after they started, or more than {MAX_REORDER_LINES} lines were waiting to be re-ordered (a fixed limit); they are analysed out of request order",
+                if n == 1 { "" } else { "s" },
+                reorder / 1_000_000_000
+            ),
+        );
     }
     while let Some(p) = heap.pop() {
         emit(*p.0.ex);
@@ -281,5 +309,26 @@ mod tests {
         log_exchanges(log.as_bytes(), 0, "t", &opts, &mut diag, &mut |e| out.push(e)).unwrap();
         let uris: Vec<&str> = out.iter().map(|e| e.request.as_ref().unwrap().head.uri()).collect();
         assert_eq!(uris, ["/a", "/b"]);
+        assert_eq!(diag.total(), 0);
+    }
+
+    #[test]
+    fn a_full_reorder_buffer_passes_lines_on_and_says_what_came_late() {
+        // MAX_REORDER_LINES + 1 lines within one second, then a line that ended 3 s after
+        // it started: it started before the first lines, which had to go already.
+        let fmt = r#"nginx:$msec "$request" $status $request_time"#;
+        let mut log = String::new();
+        for i in 0..=MAX_REORDER_LINES {
+            log.push_str(&format!("1700000002.{:03} \"POST /x{i} HTTP/1.1\" 200 0.001\n", i % 1000));
+        }
+        log.push_str("1700000002.999 \"POST /late HTTP/1.1\" 200 3.000\n");
+        let mut diag = Diagnostics::default();
+        let mut out = Vec::new();
+        let opts = LogOptions { format: Some(fmt.to_string()), ..LogOptions::default() };
+        log_exchanges(log.as_bytes(), 0, "t", &opts, &mut diag, &mut |e| out.push(e)).unwrap();
+        assert_eq!(out.len(), MAX_REORDER_LINES + 2, "nothing is lost");
+        assert_eq!(diag.count_of(WarningKind::BufferLimit), 1);
+        let w = &diag.kept()[0].detail;
+        assert!(w.starts_with("1 line (the first at line 100002) started before"), "{w}");
     }
 }
