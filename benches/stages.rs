@@ -26,14 +26,39 @@ fn capture() -> Vec<u8> {
 }
 
 /// Frames as (link type, ts, bytes), copied out of the capture once.
-fn frames(cap: &[u8]) -> Vec<(u32, At, Vec<u8>, u32)> {
+/// A frame read once, kept for the later stages' benchmarks.
+struct Kept {
+    linktype: u32,
+    at: At,
+    data: Vec<u8>,
+    origlen: u32,
+}
+
+fn frames(cap: &[u8]) -> Vec<Kept> {
     let mut v = Vec::new();
     let mut r = CaptureReader::new(cap, 0).expect("capture");
     r.for_each_frame(&mut Diagnostics::default(), |f, _| {
-        v.push((f.linktype, At { ts: f.ts, frame: f.number }, f.data.to_vec(), f.origlen));
+        let at = At { ts: f.ts, frame: f.number };
+        v.push(Kept { linktype: f.linktype, at, data: f.data.to_vec(), origlen: f.origlen });
     })
     .expect("read");
     v
+}
+
+/// Decodes every kept frame; gives each TCP segment with where it was captured.
+fn each_segment(frames: &[Kept], mut f: impl FnMut(&TcpSegment<'_>, At)) {
+    for k in frames {
+        let frame = dupcall::capture::Frame {
+            number: k.at.frame,
+            ts: k.at.ts,
+            linktype: k.linktype,
+            origlen: k.origlen,
+            data: &k.data,
+        };
+        if let Decoded::Tcp(s) = decode(&frame) {
+            f(&s, k.at);
+        }
+    }
 }
 
 /// Counts bytes, nothing else: isolates reassembly from HTTP.
@@ -69,18 +94,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("decode", |b| {
         b.iter(|| {
             let mut n = 0usize;
-            for (link, at, data, origlen) in &frames {
-                let f = dupcall::capture::Frame {
-                    number: at.frame,
-                    ts: at.ts,
-                    linktype: *link,
-                    origlen: *origlen,
-                    data,
-                };
-                if let Decoded::Tcp(s) = decode(&f) {
-                    n += s.payload.len();
-                }
-            }
+            each_segment(&frames, |s, _| n += s.payload.len());
             black_box(n)
         })
     });
@@ -90,19 +104,7 @@ fn stages(c: &mut Criterion) {
             let mut r: Reassembler<()> = Reassembler::new(Limits::default(), 0);
             let mut h = Null(0);
             let mut d = Diagnostics::default();
-            for (link, at, data, origlen) in &frames {
-                let f = dupcall::capture::Frame {
-                    number: at.frame,
-                    ts: at.ts,
-                    linktype: *link,
-                    origlen: *origlen,
-                    data,
-                };
-                if let Decoded::Tcp(s) = decode(&f) {
-                    let s: TcpSegment<'_> = s;
-                    r.segment(&s, *at, &mut h, &mut d);
-                }
-            }
+            each_segment(&frames, |s, at| r.segment(s, at, &mut h, &mut d));
             black_box(h.0)
         })
     });
@@ -113,19 +115,10 @@ fn stages(c: &mut Criterion) {
             let mut h = HttpHandler::new(HttpConfig::default(), 0);
             let mut d = Diagnostics::default();
             let mut n = 0u64;
-            for (link, at, data, origlen) in &frames {
-                let f = dupcall::capture::Frame {
-                    number: at.frame,
-                    ts: at.ts,
-                    linktype: *link,
-                    origlen: *origlen,
-                    data,
-                };
-                if let Decoded::Tcp(s) = decode(&f) {
-                    r.segment(&s, *at, &mut h, &mut d);
-                    h.orderer.drain(&mut |_| n += 1);
-                }
-            }
+            each_segment(&frames, |s, at| {
+                r.segment(s, at, &mut h, &mut d);
+                h.orderer.drain(&mut |_| n += 1);
+            });
             black_box(n)
         })
     });
