@@ -374,8 +374,8 @@ struct Slot {
     prior: Prior,
 }
 
-/// The key of a remembered mutation: its caller's hash and its call key, mixed.
-fn slot_key(caller: u64, call: u64) -> u64 {
+/// The key of a remembered mutation: its caller and its call key, hashed together.
+fn slot_key(caller: &str, call: u64) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
     (caller, call).hash(&mut h);
@@ -531,6 +531,28 @@ impl Correlator {
         self.auth_keys_dropped
     }
 
+    /// The interned (host, server) of a call.
+    fn route(&mut self, call: &Call) -> Rc<Route> {
+        let server = Addr::from(call.server);
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = rustc_hash::FxHasher::default();
+            (call.host.as_str(), server).hash(&mut h);
+            h.finish()
+        };
+        match self.routes.get(&hash) {
+            Some(r) if *r.host == *call.host && r.server == server => r.clone(),
+            _ => {
+                if self.routes.len() >= 100_000 {
+                    self.routes.clear();
+                }
+                let r = Rc::new(Route { host: call.host.as_str().into(), server });
+                self.routes.insert(hash, r.clone());
+                r
+            }
+        }
+    }
+
     /// Labels one call; `None` for a read when reads are not reported.
     pub fn push(&mut self, call: Call) -> Option<Row> {
         self.pushed += 1;
@@ -580,24 +602,6 @@ impl Correlator {
             self.slots.pop_front();
             self.front += 1;
         }
-        let server = Addr::from(call.server);
-        let route_hash = {
-            use std::hash::{Hash, Hasher};
-            let mut h = rustc_hash::FxHasher::default();
-            (call.host.as_str(), server).hash(&mut h);
-            h.finish()
-        };
-        let route = match self.routes.get(&route_hash) {
-            Some(r) if *r.host == *call.host && r.server == server => r.clone(),
-            _ => {
-                if self.routes.len() >= 100_000 {
-                    self.routes.clear();
-                }
-                let r = Rc::new(Route { host: call.host.as_str().into(), server });
-                self.routes.insert(route_hash, r.clone());
-                r
-            }
-        };
         while self.uncertain.front().is_some_and(|u| u.time.0 < horizon) {
             self.uncertain.pop_front();
         }
@@ -613,7 +617,8 @@ impl Correlator {
             }
             CallKind::Read => simple_row(id, call, Label::Read, "A read: no side effect.".to_string()),
             CallKind::Mutation => {
-                let prior_key = slot_key(hash_str(&call.caller), call.key);
+                let route = self.route(&call);
+                let prior_key = slot_key(&call.caller, call.key);
                 let prior = self
                     .index
                     .get(&prior_key)
