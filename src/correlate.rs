@@ -13,8 +13,10 @@
 //!
 //! Client retry markers outrank timing: the same `Idempotency-Key` on both means a retry,
 //! different keys mean two calls; `X-Envoy-Attempt-Count` > 1 names a proxy retry.
-//! State is per caller and only spans the window, so memory is bounded by traffic rate ×
-//! window, not by input size.
+//! State only spans the window: the mutations of all callers in one ring in time order
+//! (at most [`MAX_REMEMBERED`], 72 bytes each) with a small index by (caller, call key),
+//! and the latest auth calls of the callers that made some (at most [`MAX_AUTH_KEYS`]).
+//! Memory is bounded by those caps, whatever the input size.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU64;
