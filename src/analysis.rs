@@ -1,7 +1,7 @@
 //! The analysis run: input paths in, labelled [`Row`]s and a [`Summary`] out.
 //!
 //! Each input is read on its own thread (captures through the capture pipeline, access logs
-//! through [`logs`](crate::logs)), producing exchanges in time order into a bounded
+//! through [`logs`]), producing exchanges in time order into a bounded
 //! channel; the run merges the streams by time, picks the profile (`auto` looks at the
 //! first exchanges), classifies each exchange and labels it, handing rows to the caller as
 //! they are decided. Memory: the channels, the detection buffer and the correlator's

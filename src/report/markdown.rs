@@ -16,7 +16,7 @@
 //! details and input errors pass `Redactor::text` again. Values go into code spans
 //! ([`code`]), free text through [`prose`] (no HTML, no `@mention`, no `#123` issue links),
 //! table cells through [`table_row`] (`|` escaped, one line), diagram text through
-//! [`mermaid::text`](super::mermaid::text).
+//! [`mermaid::text`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;

@@ -89,7 +89,7 @@ enum Cmd {
         /// Delay responses on a path: PATH=MS (repeatable).
         #[arg(long, value_name = "PATH=MS")]
         slow: Vec<String>,
-        /// Fail the Nth call of a path: PATH=N[:STATUS[:after]] ("after": the controller ran).
+        /// Fail the Nth call of a path: PATH=N, PATH=N:STATUS or PATH=N:STATUS:after ("after": the controller ran).
         #[arg(long, value_name = "PATH=N[:STATUS[:after]]")]
         fail: Vec<String>,
         /// Address to listen on (loopback only).
