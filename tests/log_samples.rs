@@ -150,17 +150,6 @@ fn sample_formats_are_detected() {
     assert_eq!(analyze(&[&tomcat], None).1, analyze(&[&tomcat], Some(TOMCAT)).1);
 }
 
-/// Rows without the `source` column, which names the file and line.
-fn without_source(rows: &[Row]) -> Vec<Row> {
-    rows.iter()
-        .map(|r| {
-            let mut r = r.clone();
-            r.remove("source");
-            r
-        })
-        .collect()
-}
-
 fn gzip(text: &str) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(text.as_bytes()).unwrap();
@@ -237,7 +226,7 @@ fn two_servers_behind_a_load_balancer_merge_by_time() {
     std::fs::write(&pb, gzip(&b)).unwrap();
     let (one, _) = analyze(&[&log], Some(RICH));
     let (two, _) = analyze(&[pb.to_str().unwrap(), pa.to_str().unwrap()], Some(RICH));
-    assert_eq!(without_source(&two), without_source(&one));
+    assert_eq!(common::without_source(&two), common::without_source(&one));
     assert!(two.iter().any(|r| r["label"] == "error-retry" && r["evidence"].contains("to another server")));
 }
 
@@ -260,8 +249,8 @@ fn rotated_gz_files_merge_into_one_report() {
         let (one, _) = analyze(&[&log], s.format);
         let (two, _) = analyze(&[po.to_str().unwrap(), pn.to_str().unwrap()], s.format);
         assert_eq!(
-            without_source(&two),
-            without_source(&one),
+            common::without_source(&two),
+            common::without_source(&one),
             "{}: the rotated files give another report",
             s.name
         );

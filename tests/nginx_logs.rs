@@ -548,17 +548,6 @@ fn analyze(log: &Path, args: &[&str]) -> (Vec<Row>, String) {
     (common::rows(&out.stdout), stderr)
 }
 
-/// Rows without the `source` column (the file name differs between equal logs).
-fn without_source(rows: &[Row]) -> Vec<Row> {
-    rows.iter()
-        .map(|r| {
-            let mut r = r.clone();
-            r.remove("source");
-            r
-        })
-        .collect()
-}
-
 /// The result for one (scenario, format).
 struct Outcome {
     scenario: &'static str,
@@ -663,7 +652,7 @@ fn check_scenario(rec: &Recorded, scenario: &'static str) -> Vec<Outcome> {
     let rich = rec.log(Fmt::Rich);
     let (plain, _) = analyze(&rich, &["-q"]);
     let mut rich_failures = Vec::new();
-    if without_source(&plain) != without_source(&rows) {
+    if common::without_source(&plain) != common::without_source(&rows) {
         rich_failures.push("without --log-format the rich log should read exactly like combined".to_string());
     }
     let parsed = LogFormat::parse_spec(RICH).expect("the rich log_format parses");
@@ -694,7 +683,7 @@ fn check_scenario(rec: &Recorded, scenario: &'static str) -> Vec<Outcome> {
     if detected != Some("nginx-json") {
         json_failures.push(format!("JSON log detected as {detected:?}"));
     }
-    if without_source(&json_rows) != without_source(&rich_rows) {
+    if common::without_source(&json_rows) != common::without_source(&rich_rows) {
         json_failures.push("the JSON log should give the rich log's report".to_string());
     }
     let mut o = judge(scenario, Fmt::Json, &json_rows, &rec.intent, powerjob);

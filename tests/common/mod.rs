@@ -30,6 +30,18 @@ pub fn rows(csv_text: &[u8]) -> Vec<Row> {
         .collect()
 }
 
+/// Rows without the `source` column, which names the file and frame or line (it differs
+/// between equal reports of different files).
+pub fn without_source(rows: &[Row]) -> Vec<Row> {
+    rows.iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.remove("source");
+            r
+        })
+        .collect()
+}
+
 /// How a report compares with an intent log.
 #[derive(Debug, Default)]
 pub struct Score {
