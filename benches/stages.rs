@@ -8,15 +8,17 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dupcall::capture::CaptureReader;
+use dupcall::capture::decode::{Decoded, TcpSegment, decode};
+use dupcall::capture::pipeline::{Options, capture_exchanges};
+use dupcall::capture::reassembly::{
+    At, Chunk, CloseReason, ConnInfo, Dir, Limits, Reassembler, StreamHandler,
+};
 use dupcall::classify::{CallerMode, Classifier};
-use dupcall::decode::{Decoded, TcpSegment, decode};
 use dupcall::diag::Diagnostics;
 use dupcall::exchange::Exchange;
 use dupcall::generate::{GenOptions, generate};
 use dupcall::http::{HttpConfig, HttpHandler};
-use dupcall::pipeline::{Options, capture_exchanges};
 use dupcall::profile::Profile;
-use dupcall::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, Limits, Reassembler, StreamHandler};
 use dupcall::redact::Redactor;
 
 fn capture() -> Vec<u8> {

@@ -7,22 +7,21 @@
 //! they are decided. Memory: the channels, the detection buffer and the correlator's
 //! window, whatever the input size.
 
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
-use serde::Serialize;
-
+use crate::accesslog::pipeline::{self as logs, LogOptions};
+use crate::capture::pipeline::{self, Options};
 use crate::classify::{Call, CallKind, CallerMode, Classifier};
-use crate::correlate::{Correlator, DoubleExecution, Label, Row, Settings};
+use crate::correlate::{Correlator, Row, Settings};
 use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{Exchange, InputId, Timestamp};
 use crate::http::decode::{DEFAULT_DECODED_CAP, trailer_exceeds_cap};
 use crate::input::{self, InputKind};
-use crate::logs::{self, LogOptions};
-use crate::pipeline::{self, Options};
-use crate::profile::Profile;
+use crate::profile::{Profile, detect_profile};
 use crate::redact::Redactor;
+use crate::report::{InputInfo, Summary};
 
 /// How to choose the profile.
 #[derive(Clone, Debug)]
@@ -50,109 +49,6 @@ pub struct AnalyzeOptions {
     pub echo: Option<fn(&crate::diag::Warning)>,
     /// Every byte read from the input files is added here (for a progress bar).
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
-}
-
-/// One input as the report lists it.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct InputInfo {
-    /// The name given.
-    pub name: String,
-    /// `pcap`, `pcapng`, `access-log`, or empty when unreadable.
-    pub kind: String,
-    /// Gzip-compressed?
-    pub gzip: bool,
-    /// Packets (captures) or lines (logs) read.
-    pub records: u64,
-    /// Bytes read (decompressed).
-    pub bytes: u64,
-    /// TCP connections (captures).
-    pub connections: u64,
-    /// HTTP exchanges found.
-    pub exchanges: u64,
-    /// First record time.
-    pub first: Option<Timestamp>,
-    /// Last record time.
-    pub last: Option<Timestamp>,
-    /// The log format used (logs).
-    pub format: Option<String>,
-    /// Why it could not be read, if it could not.
-    pub error: Option<String>,
-}
-
-/// The most endpoints, and callers, counted by name. The rest are counted together under
-/// [`OTHER_GROUP`]: a busy proxy's log can name millions of clients, and memory stays
-/// bounded whatever the input.
-pub const MAX_GROUPS: usize = 10_000;
-/// The name the endpoints (callers) beyond [`MAX_GROUPS`] are counted under.
-pub const OTHER_GROUP: &str = "(others)";
-
-/// The name to count `key` under in a map bounded by [`MAX_GROUPS`].
-pub fn group_key<'k, V>(map: &BTreeMap<String, V>, key: &'k str) -> &'k str {
-    if map.len() < MAX_GROUPS || map.contains_key(key) { key } else { OTHER_GROUP }
-}
-
-/// Counts over the rows of a run.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Summary {
-    /// The profile used.
-    pub profile: String,
-    /// Rows per label.
-    pub labels: BTreeMap<String, u64>,
-    /// Repeats that executed twice.
-    pub executed_twice: u64,
-    /// Rows per endpoint (method + path) and label (at most [`MAX_GROUPS`] by name).
-    pub endpoints: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Rows per caller and label (at most [`MAX_GROUPS`] by name).
-    pub callers: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Exchanges seen (all kinds).
-    pub exchanges: u64,
-    /// Exchanges classified as mutations.
-    pub mutations: u64,
-    /// Auth calls.
-    pub auth_calls: u64,
-    /// Reads.
-    pub reads: u64,
-    /// Responses without request (not classifiable).
-    pub orphans: u64,
-}
-
-impl Summary {
-    fn count(&mut self, row: &Row) {
-        // Once per row: look keys up borrowed, allocate only for a key seen the first time.
-        fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
-            match map.get_mut(key) {
-                Some(n) => *n += 1,
-                None => {
-                    map.insert(key.to_string(), 1);
-                }
-            }
-        }
-        fn bump2(map: &mut BTreeMap<String, BTreeMap<String, u64>>, key: &str, label: &str) {
-            let key = group_key(map, key);
-            match map.get_mut(key) {
-                Some(m) => bump(m, label),
-                None => {
-                    map.insert(key.to_string(), BTreeMap::from([(label.to_string(), 1)]));
-                }
-            }
-        }
-        let label = row.label.name();
-        bump(&mut self.labels, label);
-        if row.double_execution == Some(DoubleExecution::Yes) {
-            self.executed_twice += 1;
-        }
-        let mut endpoint = String::with_capacity(row.call.method.len() + row.call.path.len() + 1);
-        endpoint.push_str(&row.call.method);
-        endpoint.push(' ');
-        endpoint.push_str(&row.call.path);
-        bump2(&mut self.endpoints, &endpoint, label);
-        bump2(&mut self.callers, &row.call.caller, label);
-    }
-
-    /// Rows with `label`.
-    pub fn count_of(&self, label: Label) -> u64 {
-        self.labels.get(label.name()).copied().unwrap_or(0)
-    }
 }
 
 /// What a run produced besides the rows.
@@ -497,31 +393,6 @@ fn classify_stage(
     let mut stream = stream.finish();
     stream.diagnostics.merge(diag);
     (stream, counts)
-}
-
-/// Scores each built-in profile on a sample of exchanges; `generic` when nothing matches.
-pub fn detect_profile(sample: &[Exchange]) -> Profile {
-    let mut best: Option<(usize, Profile)> = None;
-    for p in Profile::builtins() {
-        let d = &p.detect;
-        let score = sample
-            .iter()
-            .filter(|e| {
-                let Some(req) = &e.request else { return false };
-                let path = req.head.uri().split('?').next().unwrap_or("");
-                d.paths.iter().any(|pat| crate::profile::path_matches(pat, path))
-                    || d.request_headers.iter().any(|h| req.head.header(h).is_some_and(|v| !v.is_empty()))
-                    || e.response.as_ref().is_some_and(|r| {
-                        // A logged `-` (an absent header) is not a marker.
-                        d.response_headers.iter().any(|h| r.head.header(h).is_some_and(|v| !v.is_empty()))
-                    })
-            })
-            .count();
-        if score > 0 && best.as_ref().is_none_or(|(s, _)| score > *s) {
-            best = Some((score, p));
-        }
-    }
-    best.map(|(_, p)| p).unwrap_or_else(|| Profile::builtin("generic").expect("generic is built in"))
 }
 
 /// Reads one input on its own thread, sending exchanges in time order.

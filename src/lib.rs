@@ -1,36 +1,45 @@
 //! dupcall: tells why an HTTP call happened twice.
 //!
-//! The pipeline, one module per stage:
+//! The pipeline, one folder per stage, in the order the data flows:
 //!
 //! ```text
-//! input ─▶ capture ─▶ decode ─▶ reassembly ─▶ http ─▶ order ─▶ Exchange ─▶ classify ─▶ correlate ─▶ report
-//!          (frames)   (TCP       (byte streams  (messages,  (request           (Call)      (Label)
-//!                      segments)  with gaps)     pairing)    order)
-//! input ─▶ accesslog ─────────────────────────────────────────▶ Exchange
+//! input ─▶ capture ──▶ http ─────┐
+//!          (frames, TCP  (messages, ├─▶ Exchange ─▶ classify ─▶ correlate ─▶ report
+//! input ─▶ accesslog ────────────┘               (Call)       (Row, Label)  (CSV, JSON, Markdown)
 //! ```
 //!
 //! Every stage streams: memory is bounded by configurable limits, never by input size.
 //! Anomalies are data ([`diag`]), and every record points back to its frame or line.
+//! docs/architecture.md draws the same picture with what each folder takes and gives.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod accesslog;
-pub mod analysis;
-pub mod capture;
-pub mod classify;
-pub mod correlate;
-pub mod decode;
-pub mod diag;
-pub mod exchange;
-pub mod generate;
-pub mod http;
+// Opens an input path (or `-`) and detects its kind from the bytes.
 pub mod input;
-pub mod logs;
-pub mod order;
-pub mod pipeline;
+// Captures: pcap/pcapng framing, link/IP/TCP decoding, TCP reassembly.
+pub mod capture;
+// HTTP/1.x over reassembled streams: heads, bodies, pairing, request order.
+pub mod http;
+// Access logs: nginx, Apache, Tomcat, Envoy, Traefik, JSON lines, as exchanges.
+pub mod accesslog;
+// The record every input becomes: [`exchange::Exchange`] and its parts.
+pub mod exchange;
+// Profiles: what a service's calls, credentials, rejections and client retries look like.
 pub mod profile;
-pub mod reassembly;
+// Exchanges into calls: kind, caller, credential, call key, outcome.
+pub mod classify;
+// Calls into labelled rows: the decision procedure for repeats.
+pub mod correlate;
+// The one redaction layer every output goes through.
 pub mod redact;
+// Rows into CSV, JSON and Markdown; the run's summary.
 pub mod report;
+// Warnings as data, counted per kind.
+pub mod diag;
+// The run: inputs on threads, merged by time, classified, correlated, reported.
+pub mod analysis;
+// Test and benchmark capture writers (moving to crates/testkit).
+pub mod generate;
+// Synthetic pcap/pcapng builders (moving to crates/testkit).
 pub mod synth;

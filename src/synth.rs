@@ -12,8 +12,8 @@ use etherparse::PacketBuilder;
 use pcap_parser::pcapng::{EnhancedPacketBlock, InterfaceDescriptionBlock, SectionHeaderBlock};
 use pcap_parser::{LegacyPcapBlock, Linktype, PcapHeader, ToVec};
 
+use crate::capture::decode::TcpFlags;
 use crate::capture::linktype;
-use crate::decode::TcpFlags;
 use crate::exchange::Timestamp;
 
 fn gen_err(e: impl std::fmt::Debug) -> io::Error {

@@ -5,10 +5,10 @@
 use std::io::Cursor;
 
 use dupcall::capture::linktype;
+use dupcall::capture::pipeline::{self, Options};
 use dupcall::diag::{Diagnostics, WarningKind};
 use dupcall::exchange::{Exchange, Flags, Timestamp};
 use dupcall::input;
-use dupcall::pipeline::{self, Options};
 use dupcall::synth::{Conversation, PcapNgWriter, PcapWriter, frame};
 
 const REQ: &[u8] = b"POST /openApi/runJob HTTP/1.1\r\nHost: pj\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 15\r\n\r\njobId=7&appId=1";

@@ -115,8 +115,8 @@ fn interim_messages(pcap: &Path) -> Bag {
     let opened = dupcall::input::open(pcap.to_str().unwrap()).unwrap();
     let mut bag = Bag::new();
     let mut diag = dupcall::diag::Diagnostics::default();
-    let opts = dupcall::pipeline::Options::default();
-    dupcall::pipeline::capture_exchanges(opened.reader, 0, &opts, &mut diag, &mut |e| {
+    let opts = dupcall::capture::pipeline::Options::default();
+    dupcall::capture::pipeline::capture_exchanges(opened.reader, 0, &opts, &mut diag, &mut |e| {
         for code in &e.interim {
             *bag.entry(format!("resp {}>{} {code}", e.server.port(), e.client.port())).or_default() += 1;
         }

@@ -38,11 +38,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dupcall::capture::decode::TcpFlags;
 use dupcall::capture::linktype;
-use dupcall::decode::TcpFlags;
+use dupcall::capture::pipeline::{self, Options};
 use dupcall::diag::Diagnostics;
 use dupcall::exchange::{Exchange, Message, Timestamp};
-use dupcall::pipeline::{self, Options};
 use dupcall::synth::{self, PcapNgWriter, PcapWriter, Segment};
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 
@@ -456,7 +456,7 @@ impl Fault {
 }
 
 fn looks_like_message_start(p: &[u8]) -> bool {
-    p.starts_with(b"HTTP/1.") || dupcall::reassembly::looks_like_request(p)
+    p.starts_with(b"HTTP/1.") || dupcall::http::sniff::looks_like_request(p)
 }
 
 /// Replaces the body of the response starting in packet `first` (head and whole body in that

@@ -13,10 +13,10 @@
 
 use std::path::Path;
 
+use dupcall::capture::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, StreamHandler};
 use dupcall::diag::Diagnostics;
 use dupcall::exchange::{Exchange, Timestamp};
 use dupcall::http::{HttpConfig, HttpHandler};
-use dupcall::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, StreamHandler};
 
 enum Step {
     Data(Dir, Vec<u8>, Option<u64>),

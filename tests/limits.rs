@@ -9,8 +9,8 @@ mod common;
 
 use std::path::Path;
 
+use dupcall::capture::decode::TcpFlags;
 use dupcall::capture::linktype;
-use dupcall::decode::TcpFlags;
 use dupcall::exchange::Timestamp;
 use dupcall::synth::{self, Conversation, PcapWriter};
 

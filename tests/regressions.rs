@@ -6,9 +6,9 @@ mod common;
 use std::io::Write;
 
 use dupcall::capture::linktype;
+use dupcall::capture::pipeline::{self, Options};
 use dupcall::diag::{Diagnostics, WarningKind};
 use dupcall::exchange::{Exchange, Flags, Timestamp};
-use dupcall::pipeline::{self, Options};
 use dupcall::synth::{self, Conversation, PcapWriter};
 
 fn pcap(packets: &[Vec<u8>]) -> Vec<u8> {

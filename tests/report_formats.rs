@@ -14,7 +14,6 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use dupcall::analysis::{InputInfo, Summary};
 use dupcall::classify::{Call, CallKind, Marker, Outcome};
 use dupcall::correlate::{Cause, Confidence, DoubleExecution, Label, Row};
 use dupcall::diag::{Diagnostics, WarningKind};
@@ -23,6 +22,7 @@ use dupcall::redact::Redactor;
 use dupcall::report::json::JsonReport;
 use dupcall::report::markdown::{MAX_DIAGRAMS, MarkdownReport, RECENT};
 use dupcall::report::rows::RowCsv;
+use dupcall::report::{InputInfo, Summary};
 use dupcall::report::{ReportWriter, RunContext};
 
 /// 2026-11-26T03:16:07Z.

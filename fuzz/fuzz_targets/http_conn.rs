@@ -14,7 +14,7 @@
 use dupcall::diag::Diagnostics;
 use dupcall::exchange::Timestamp;
 use dupcall::http::{HttpConfig, HttpHandler};
-use dupcall::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, StreamHandler};
+use dupcall::capture::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, StreamHandler};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,8 +4,8 @@
 
 use dupcall::diag::Diagnostics;
 use dupcall::http::HttpConfig;
-use dupcall::pipeline::{Options, capture_exchanges};
-use dupcall::reassembly::Limits;
+use dupcall::capture::pipeline::{Options, capture_exchanges};
+use dupcall::capture::reassembly::Limits;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -14,11 +14,11 @@
 
 use std::net::SocketAddr;
 
-use dupcall::decode::{TcpFlags, TcpSegment};
+use dupcall::capture::decode::{TcpFlags, TcpSegment};
 use dupcall::diag::Diagnostics;
 use dupcall::exchange::Timestamp;
 use dupcall::http::{HttpConfig, HttpHandler};
-use dupcall::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, Limits, Reassembler, StreamHandler};
+use dupcall::capture::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, Limits, Reassembler, StreamHandler};
 use libfuzzer_sys::fuzz_target;
 
 /// Checks the contract, forwards to HTTP.

@@ -38,6 +38,7 @@ mod apache;
 mod envoy;
 mod json;
 mod nginx;
+pub mod pipeline;
 mod reader;
 mod record;
 mod text;

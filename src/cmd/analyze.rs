@@ -6,10 +6,10 @@ use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
 use anyhow::Context;
+use dupcall::accesslog::pipeline::LogOptions;
 use dupcall::analysis::{self, AnalyzeOptions, ProfileChoice, RunResult};
 use dupcall::classify::CallerMode;
 use dupcall::correlate::{DoubleExecution, Label, Settings};
-use dupcall::logs::LogOptions;
 use dupcall::profile::{Profile, duration_text};
 use dupcall::report::rows::RowCsv;
 use dupcall::report::{ReportWriter, RunContext};

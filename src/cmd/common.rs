@@ -1,10 +1,10 @@
 //! Flags shared by the commands: limits, fingerprint key, verbosity.
 
+use dupcall::capture::pipeline::Options;
+use dupcall::capture::reassembly::Limits;
 use dupcall::diag::Warning;
 use dupcall::http::HttpConfig;
-use dupcall::pipeline::Options;
 use dupcall::profile::duration_text;
-use dupcall::reassembly::Limits;
 use dupcall::redact::Redactor;
 
 /// Resource limits (each reached limit is a warning naming its flag).

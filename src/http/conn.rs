@@ -24,10 +24,11 @@ use std::net::SocketAddr;
 
 use super::body::BodyReader;
 use super::head::{self, Framing, Parsed};
+use super::sniff;
+use crate::capture::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, StreamHandler};
 use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{Body, Exchange, Flags, Head, InputId, Message, Origin};
-use crate::order::{OrderKey, Orderer};
-use crate::reassembly::{self, At, Chunk, CloseReason, ConnInfo, Dir, StreamHandler};
+use crate::http::order::{OrderKey, Orderer};
 
 /// Limits of the HTTP layer.
 #[derive(Clone, Copy, Debug)]
@@ -114,6 +115,16 @@ pub type LazyConn = Option<Box<HttpConn>>;
 
 impl StreamHandler for HttpHandler {
     type Conn = LazyConn;
+
+    fn sniff_client(&self, payload: &[u8]) -> Option<bool> {
+        if sniff::looks_like_response(payload) {
+            Some(false)
+        } else if sniff::looks_like_request(payload) {
+            Some(true)
+        } else {
+            None
+        }
+    }
 
     fn open(&mut self, _: &ConnInfo) -> LazyConn {
         None
@@ -279,8 +290,8 @@ impl HttpConn {
         if self.decided || data.is_empty() || !first {
             return;
         }
-        let req = reassembly::looks_like_request(data);
-        let resp = reassembly::looks_like_response(data);
+        let req = sniff::looks_like_request(data);
+        let resp = sniff::looks_like_response(data);
         if !req && !resp {
             return;
         }
@@ -1087,11 +1098,10 @@ fn parse(role: Role, bytes: &[u8]) -> Parsed {
 fn starts_like(role: Role, data: &[u8]) -> bool {
     match role {
         Role::Request => {
-            reassembly::looks_like_request(data)
-                || (data.len() < 8 && data.iter().all(|b| b.is_ascii_uppercase()))
+            sniff::looks_like_request(data) || (data.len() < 8 && data.iter().all(|b| b.is_ascii_uppercase()))
         }
         Role::Response => {
-            reassembly::looks_like_response(data) || (data.len() < 7 && b"HTTP/1.".starts_with(data))
+            sniff::looks_like_response(data) || (data.len() < 7 && b"HTTP/1.".starts_with(data))
         }
     }
 }

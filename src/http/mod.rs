@@ -2,11 +2,15 @@
 //!
 //! [`head`] and [`body`] are pure parsers (bytes in, a head or body bytes out); [`conn`]
 //! holds the per-connection state (pending requests, pairing, gaps, resynchronisation);
-//! [`decode`] undoes `Content-Encoding` for inspection, with caps.
+//! [`decode`] undoes `Content-Encoding` for inspection, with caps; [`order`] gives the
+//! exchanges in request order; [`sniff`] tells from first bytes whether a payload starts
+//! like a request or a response.
 
 pub mod body;
 pub mod conn;
 pub mod decode;
 pub mod head;
+pub mod order;
+pub mod sniff;
 
 pub use conn::{HttpConfig, HttpConn, HttpHandler, HttpStats, ORDER_CAP};

@@ -240,6 +240,9 @@ pub struct Fields {
     pub secret: Vec<String>,
 }
 
+mod detect;
+pub use detect::detect_profile;
+
 /// Durations as text: `2s`, `500ms`, `10m`, `1h`.
 pub mod duration_text {
     use std::time::Duration;

@@ -29,7 +29,7 @@ use serde::ser::SerializeMap;
 use super::rows::{addr, source};
 use super::{ReportWriter, RunContext};
 
-use crate::analysis::{InputInfo, group_key};
+use super::{InputInfo, group_key};
 use crate::correlate::{Cause, DoubleExecution, Label, Row};
 use crate::exchange::Origin;
 use crate::redact::Redactor;

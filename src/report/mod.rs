@@ -11,10 +11,12 @@ pub mod json;
 pub mod markdown;
 pub mod mermaid;
 pub mod rows;
+pub mod summary;
+
+pub use summary::{InputInfo, MAX_GROUPS, OTHER_GROUP, Summary, group_key};
 
 use std::io;
 
-use crate::analysis::{InputInfo, Summary};
 use crate::correlate::Row;
 use crate::diag::Diagnostics;
 use crate::redact::Redactor;

@@ -1,19 +1,19 @@
 //! The capture pipeline: a capture's bytes in, its exchanges in request order out.
 //!
-//! Wires [`capture`](crate::capture) → [`decode`](crate::decode) →
-//! [`reassembly`](crate::reassembly) → [`http`](crate::http) → [`order`](crate::order) for
+//! Wires [`capture`](crate::capture) → [`decode`](crate::capture::decode) →
+//! [`reassembly`](crate::capture::reassembly) → [`http`](crate::http) → [`order`](crate::http::order) for
 //! one input, in one pass, calling `emit` as soon as an exchange can no longer be
 //! overtaken. Nothing here holds the file or its packets: memory is the limits' business.
 
 use std::io::Read;
 
+use crate::capture::decode::{Decoded, decode};
+use crate::capture::reassembly::{At, Limits, Reassembler, ReassemblyStats};
 use crate::capture::{CaptureError, CaptureReader, CaptureStats};
-use crate::decode::{Decoded, decode};
 use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{Exchange, InputId, Message, Origin, Timestamp};
 use crate::http::decode::{DEFAULT_DECODED_CAP, trailer_exceeds_cap};
 use crate::http::{HttpConfig, HttpHandler, HttpStats, ORDER_CAP};
-use crate::reassembly::{At, Limits, Reassembler, ReassemblyStats};
 
 /// Tunables of the capture pipeline.
 #[derive(Clone, Copy, Debug, Default)]
@@ -152,7 +152,7 @@ pub fn capture_exchanges<R: Read + Send>(
             format!(
                 "{forced} exchanges were released ahead of an older unfinished request: more than {} finished exchanges or {} MiB were waiting for it (a fixed limit)",
                 ORDER_CAP,
-                crate::order::HELD_BYTES >> 20
+                crate::http::order::HELD_BYTES >> 20
             ),
         );
     }

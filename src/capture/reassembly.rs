@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 
 use rustc_hash::FxHashMap;
 
-use crate::decode::TcpSegment;
+use crate::capture::decode::TcpSegment;
 use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{InputId, Origin, Timestamp};
 
@@ -152,6 +152,13 @@ pub trait StreamHandler {
     );
     /// One direction ended (FIN reached in order).
     fn end(&mut self, conn: &mut Self::Conn, info: &ConnInfo, dir: Dir, at: At, diag: &mut Diagnostics);
+    /// The application protocol's guess from a connection's first payload, when the SYN
+    /// was not captured: `Some(true)` when its sender is the client, `Some(false)` when it
+    /// is the server, `None` when the bytes do not tell (then the lower port is the server).
+    fn sniff_client(&self, payload: &[u8]) -> Option<bool> {
+        let _ = payload;
+        None
+    }
     /// The connection is over; nothing more will come for it.
     fn close(
         &mut self,
@@ -400,10 +407,8 @@ impl<C> Reassembler<C> {
     fn new_conn<H: StreamHandler<Conn = C>>(&mut self, seg: &TcpSegment<'_>, handler: &mut H) -> Conn<C> {
         let src_is_client = if seg.flags.syn {
             !seg.flags.ack
-        } else if looks_like_response(seg.payload) {
-            false
-        } else if looks_like_request(seg.payload) {
-            true
+        } else if let Some(client) = handler.sniff_client(seg.payload) {
+            client
         } else {
             // Servers usually listen on the lower port.
             seg.dst.port() < seg.src.port()
@@ -838,18 +843,6 @@ fn dir_name(dir: Dir) -> &'static str {
         Dir::ToServer => "client→server",
         Dir::ToClient => "server→client",
     }
-}
-
-/// Does this payload start like an HTTP response?
-pub fn looks_like_response(p: &[u8]) -> bool {
-    p.starts_with(b"HTTP/1.")
-}
-
-/// Does this payload start like an HTTP request line (`TOKEN SP`)?
-/// A method-only line (`OPTIONS\r\n`) counts too: servers answer those.
-pub fn looks_like_request(p: &[u8]) -> bool {
-    let n = p.iter().take(24).take_while(|b| b.is_ascii_uppercase() || **b == b'-' || **b == b'_').count();
-    n >= 3 && matches!(p.get(n), Some(b' ' | b'\r' | b'\n'))
 }
 
 #[cfg(test)]

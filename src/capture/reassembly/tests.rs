@@ -2,7 +2,7 @@
 //! tests that reordering and duplication never change the delivered bytes or gaps.
 
 use super::*;
-use crate::decode::TcpFlags;
+use crate::capture::decode::TcpFlags;
 use proptest::prelude::*;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -28,6 +28,10 @@ impl Rec {
 
 impl StreamHandler for Rec {
     type Conn = u64;
+    fn sniff_client(&self, payload: &[u8]) -> Option<bool> {
+        use crate::http::sniff::{looks_like_request, looks_like_response};
+        if looks_like_response(payload) { Some(false) } else { looks_like_request(payload).then_some(true) }
+    }
     fn open(&mut self, info: &ConnInfo) -> u64 {
         self.opened.push(*info);
         info.id
