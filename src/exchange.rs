@@ -480,6 +480,33 @@ impl Flags {
     }
 }
 
+/// How a connection was closed: with FIN or RST, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Close {
+    /// Time of the packet carrying the FIN or RST.
+    pub at: Timestamp,
+    /// RST (`true`) or FIN (`false`).
+    pub rst: bool,
+}
+
+/// What the TCP connection showed about one exchange: facts of the wire, never guesses.
+/// Captures fill it in; inputs without connections (access logs) leave it default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wire {
+    /// 1-based position of the request on its connection: 2 or more means the request
+    /// went out on a reused keep-alive connection. 0 when not known.
+    pub nth: u32,
+    /// The client closed (FIN) or reset (RST) the connection while this exchange's
+    /// response had not fully arrived: it gave up waiting. The first such close.
+    pub client_closed: Option<Close>,
+    /// The server closed (FIN) or reset (RST) the connection before this exchange's
+    /// response started: the request was dropped unanswered. The first such close.
+    pub server_closed: Option<Close>,
+    /// The capture ended, or the connection went idle past the idle timeout, while this
+    /// exchange was still unanswered (nothing closed it on the wire).
+    pub capture_ended: bool,
+}
+
 /// A request and, if seen, its response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exchange {
@@ -497,8 +524,11 @@ pub struct Exchange {
     pub response: Option<Message>,
     /// Interim 1xx responses seen before the final one.
     pub interim: Vec<u16>,
-    /// What is missing.
+    /// What is missing. `REQUEST_GAP` / `RESPONSE_GAP` mean a real hole in the byte
+    /// stream (a sequence hole, a snaplen cut), never merely a missing response.
     pub flags: Flags,
+    /// What the connection showed (captures).
+    pub wire: Wire,
 }
 
 impl Exchange {

@@ -240,7 +240,17 @@ pub fn to_exchange(rec: &LogRecord, input: InputId) -> Exchange {
     if response.is_none() {
         flags.set(Flags::NO_RESPONSE);
     }
-    Exchange { input, conn: 0, client, server, request: Some(request), response, interim: Vec::new(), flags }
+    Exchange {
+        input,
+        conn: 0,
+        client,
+        server,
+        request: Some(request),
+        response,
+        interim: Vec::new(),
+        flags,
+        wire: crate::exchange::Wire::default(),
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ fn exchange(req: Head, req_body: &[u8], resp: Option<(Head, &[u8])>) -> Exchange
         response: resp.map(|(h, b)| msg(h, b, 2_000, Origin::Frame(5))),
         interim: vec![],
         flags: Flags::default(),
+        wire: crate::exchange::Wire::default(),
     }
 }
 

@@ -686,6 +686,7 @@ impl HttpConn {
                 response: None,
                 interim: Vec::new(),
                 flags,
+                wire: crate::exchange::Wire::default(),
             },
             head_end,
             ack_at_send: start.ack,
@@ -782,6 +783,7 @@ impl HttpConn {
                     response: Some(msg),
                     interim: Vec::new(),
                     flags,
+                    wire: crate::exchange::Wire::default(),
                 };
                 self.start_body(h, Role::Response, framing, Target::Orphan(Box::new((start.key, ex))));
             }

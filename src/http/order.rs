@@ -140,6 +140,7 @@ mod tests {
             response: None,
             interim: vec![],
             flags: Flags::default(),
+            wire: crate::exchange::Wire::default(),
         }
     }
 
