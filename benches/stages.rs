@@ -72,7 +72,8 @@ impl StreamHandler for Null {
     fn data(&mut self, _: &mut (), _: &ConnInfo, _: Dir, c: Chunk<'_>, _: &mut Diagnostics) {
         self.0 += c.data.len() as u64;
     }
-    fn gap(&mut self, _: &mut (), _: &ConnInfo, _: Dir, _: u64, _: u64, _: At, _: &mut Diagnostics) {}
+    fn gap(&mut self, _: &mut (), _: &ConnInfo, _: Dir, _: std::ops::Range<u64>, _: At, _: &mut Diagnostics) {
+    }
     fn end(&mut self, _: &mut (), _: &ConnInfo, _: Dir, _: At, _: &mut Diagnostics) {}
     fn close(&mut self, _: (), _: &ConnInfo, _: CloseReason, _: At, _: &mut Diagnostics) {}
 }

@@ -105,7 +105,7 @@ fn run(steps: &[Step]) -> (Vec<Exchange>, Diagnostics) {
             }
             Step::Gap(dir, len) => {
                 let d = *dir as usize;
-                h.gap(&mut conn, &info, *dir, sent[d], *len, at, &mut diag);
+                h.gap(&mut conn, &info, *dir, sent[d]..sent[d] + *len, at, &mut diag);
                 sent[d] += len;
             }
             Step::End(dir) => h.end(&mut conn, &info, *dir, at, &mut diag),

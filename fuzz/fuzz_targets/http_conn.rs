@@ -63,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
                 rest = r;
                 let len = u16::from_le_bytes([*a, *b]) as u64 + 1;
                 let di = dir as usize;
-                h.gap(&mut conn, &info, dir, sent[di], len, at, &mut diag);
+                h.gap(&mut conn, &info, dir, sent[di]..sent[di] + len, at, &mut diag);
                 sent[di] += len;
             }
             _ => {

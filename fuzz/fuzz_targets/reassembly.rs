@@ -65,11 +65,11 @@ impl StreamHandler for Check {
         c: &mut CheckConn,
         info: &ConnInfo,
         dir: Dir,
-        offset: u64,
-        len: u64,
+        hole: std::ops::Range<u64>,
         at: At,
         diag: &mut Diagnostics,
     ) {
+        let (offset, len) = (hole.start, hole.end - hole.start);
         let d = dir as usize;
         assert!(len > 0, "empty gap");
         if c.started[d] {
@@ -77,7 +77,7 @@ impl StreamHandler for Check {
         }
         c.started[d] = true;
         c.next[d] = offset + len;
-        self.http.gap(&mut c.http, info, dir, offset, len, at, diag);
+        self.http.gap(&mut c.http, info, dir, hole, at, diag);
     }
 
     fn end(&mut self, c: &mut CheckConn, info: &ConnInfo, dir: Dir, at: At, diag: &mut Diagnostics) {

@@ -138,15 +138,13 @@ pub trait StreamHandler {
         chunk: Chunk<'_>,
         diag: &mut Diagnostics,
     );
-    /// `len` bytes at `offset` of one direction were never captured.
-    #[allow(clippy::too_many_arguments)]
+    /// The bytes `hole` (stream offsets) of one direction were never captured.
     fn gap(
         &mut self,
         conn: &mut Self::Conn,
         info: &ConnInfo,
         dir: Dir,
-        offset: u64,
-        len: u64,
+        hole: std::ops::Range<u64>,
         at: At,
         diag: &mut Diagnostics,
     );
@@ -469,7 +467,7 @@ impl<C> Reassembler<C> {
                     Some(info.id),
                     format!("{len} payload bytes cut by the snapshot length"),
                 );
-                handler.gap(app, &info, dir, half.next, len, at, diag);
+                handler.gap(app, &info, dir, half.next..half.next + len, at, diag);
                 half.next = end;
             }
             self.drain(key, dir, handler, diag);
@@ -524,7 +522,7 @@ impl<C> Reassembler<C> {
         self.stats.gaps += 1;
         self.stats.gap_bytes += len;
         if let Some(app) = conn.app.as_mut() {
-            handler.gap(app, &info, dir, half.next, len, at, diag);
+            handler.gap(app, &info, dir, half.next..half.next + len, at, diag);
         }
         half.next = to;
     }
@@ -570,7 +568,7 @@ impl<C> Reassembler<C> {
                     Some(info.id),
                     format!("{len} payload bytes cut by the snapshot length"),
                 );
-                handler.gap(app, &info, dir, half.next, len, held.at, diag);
+                handler.gap(app, &info, dir, half.next..half.next + len, held.at, diag);
                 half.next = end;
             }
         }
@@ -663,7 +661,7 @@ impl<C> Reassembler<C> {
                     self.stats.gaps += 1;
                     self.stats.gap_bytes += start - half.next;
                     warn_lost(diag, self.input, info.id, dir, half.next, start - half.next, at);
-                    handler.gap(&mut app, &info, dir, half.next, start - half.next, h.at, diag);
+                    handler.gap(&mut app, &info, dir, half.next..start, h.at, diag);
                     half.next = start;
                 }
                 let end = h.end(start);
@@ -677,7 +675,7 @@ impl<C> Reassembler<C> {
                     handler.data(&mut app, &info, dir, chunk, diag);
                 }
                 if end > half.next {
-                    handler.gap(&mut app, &info, dir, half.next, end - half.next, h.at, diag);
+                    handler.gap(&mut app, &info, dir, half.next..end, h.at, diag);
                     half.next = end;
                 }
             }
@@ -685,7 +683,7 @@ impl<C> Reassembler<C> {
                 self.stats.gaps += 1;
                 self.stats.gap_bytes += f - half.next;
                 warn_lost(diag, self.input, info.id, dir, half.next, f - half.next, at);
-                handler.gap(&mut app, &info, dir, half.next, f - half.next, at, diag);
+                handler.gap(&mut app, &info, dir, half.next..f, at, diag);
                 half.next = f;
             }
             if !half.ended && half.fin_at.is_some() {

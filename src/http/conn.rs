@@ -146,11 +146,11 @@ impl StreamHandler for HttpHandler {
         conn: &mut LazyConn,
         info: &ConnInfo,
         dir: Dir,
-        _offset: u64,
-        len: u64,
+        hole: std::ops::Range<u64>,
         at: At,
         diag: &mut Diagnostics,
     ) {
+        let len = hole.end - hole.start;
         conn.get_or_insert_with(|| Box::new(HttpConn::new(info))).on_gap(self, info, dir, len, at, diag);
     }
 

@@ -47,12 +47,11 @@ impl StreamHandler for Rec {
         conn: &mut u64,
         _: &ConnInfo,
         dir: Dir,
-        offset: u64,
-        len: u64,
+        hole: std::ops::Range<u64>,
         _: At,
         _: &mut Diagnostics,
     ) {
-        self.streams.entry((*conn, dir as u8)).or_default().gaps.push((offset, len));
+        self.streams.entry((*conn, dir as u8)).or_default().gaps.push((hole.start, hole.end - hole.start));
     }
     fn end(&mut self, conn: &mut u64, _: &ConnInfo, dir: Dir, _: At, _: &mut Diagnostics) {
         self.streams.entry((*conn, dir as u8)).or_default().ended = true;
