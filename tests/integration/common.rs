@@ -1,8 +1,6 @@
 //! Helpers shared by the integration tests: running the binary, comparing a report with
 //! the simulator's intent log.
 
-#![allow(dead_code)]
-
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -5,16 +5,16 @@
 //! files (two servers behind a load balancer, rotated `.gz` files) merge by time into the
 //! same report as one file.
 
-mod common;
 
+use crate::common;
 use std::io::Write;
 use std::path::Path;
 
-use common::{Lenience, Row};
+use crate::common::{Lenience, Row};
 use dupcall::accesslog::LogFormat;
 
 /// The rich nginx `log_format` the `nginx-rich-*` samples were written with.
-const RICH: &str = include_str!("../samples/logs/nginx-rich.conf");
+const RICH: &str = include_str!("../../samples/logs/nginx-rich.conf");
 /// The Tomcat 9 / Spring Boot 2 pattern of the `tomcat-*` sample (`%D` in milliseconds).
 const TOMCAT: &str = r#"tomcat9:%h %l %u %t "%r" %s %b %D"#;
 

@@ -9,8 +9,8 @@
 //! or `PATH`; `.ci/mermaid-setup.sh` installs it (with Debian's chromium). Without it the test
 //! fails saying so, unless `DUPCALL_SKIP_MERMAID=1`.
 
-mod common;
 
+use crate::common;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;

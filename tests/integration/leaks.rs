@@ -15,8 +15,8 @@
 //! (`eyJ…​.…​.…`), every `encryptedPassword` / `password` / `token` / `access_token` value
 //! and every `Authorization` / `X-POWERJOB-ACCESS-TOKEN` / `Cookie` value.
 
-mod common;
 
+use crate::common;
 use std::path::Path;
 
 use base64::Engine;

@@ -30,8 +30,8 @@
 //! `cargo test --test nginx_logs -- --ignored record_log_samples` re-records the access-log
 //! samples in samples/logs/ (see samples/logs/README.md).
 
-mod common;
 
+use crate::common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -40,15 +40,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Lenience, Row, RowCheck};
+use crate::common::{Lenience, Row, RowCheck};
 use dupcall::accesslog::{LogFormat, TimeBasis};
 use serde_json::Value;
 
 const SIM: &str = env!("CARGO_BIN_EXE_powerjob-sim");
 /// The rich format, as pasted into nginx.conf and passed to `--log-format`.
-const RICH: &str = include_str!("../samples/logs/nginx-rich.conf");
+const RICH: &str = include_str!("../../samples/logs/nginx-rich.conf");
 /// The same fields as JSON lines (`escape=json`).
-const JSON: &str = include_str!("../samples/logs/nginx-json.conf");
+const JSON: &str = include_str!("../../samples/logs/nginx-json.conf");
 /// `combined` plus `$request_time`, a common extension: whole-second end times and
 /// millisecond durations.
 const TIMED: &str = "log_format dupcall_timed '$remote_addr - $remote_user [$time_local] \"$request\" \

@@ -30,8 +30,8 @@
 //! The table of results is printed (`cargo test --test fault_matrix -- --nocapture`) and
 //! recorded in docs/robustness.md.
 
-mod common;
 
+use crate::common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};

@@ -2,8 +2,8 @@
 //! every label must match what the clients meant (their intent log, never the capture),
 //! and the report must equal the committed expected report.
 
-mod common;
 
+use crate::common;
 use std::path::Path;
 
 fn sample_names() -> Vec<String> {

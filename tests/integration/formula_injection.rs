@@ -13,8 +13,8 @@
 //! spreadsheets do not evaluate `/=cmd|…`, they show it as text. The test checks that such
 //! paths arrive unchanged rather than pretending they were guarded.
 
-mod common;
 
+use crate::common;
 use std::path::Path;
 
 use dupcall::capture::linktype;

@@ -6,8 +6,8 @@
 //! Rows are built with `Redactor::with_key("test")` fingerprints and fixed times, so the
 //! output is deterministic.
 
-mod common;
 
+use crate::common;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -298,7 +298,7 @@ fn analysis_510() -> (Vec<Row>, Vec<InputInfo>, Diagnostics) {
 
 fn snapshot_settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
-    s.set_snapshot_path("../src/report/snapshots");
+    s.set_snapshot_path("snapshots");
     s.set_prepend_module_to_snapshot(false);
     s
 }

@@ -1,8 +1,8 @@
 //! Regression tests for bugs found by the fault matrix (tests/fault_matrix.rs) and the
 //! fuzzers (fuzz/), each named after what went wrong. See docs/robustness.md.
 
-mod common;
 
+use crate::common;
 use std::io::Write;
 
 use dupcall::capture::linktype;

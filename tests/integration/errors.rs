@@ -2,8 +2,8 @@
 //! the file and what to do, exit code 1 for an unreadable input (the other inputs of the
 //! run are still analysed) and 2 for a usage error (a broken profile).
 
-mod common;
 
+use crate::common;
 use std::path::Path;
 use std::process::Output;
 

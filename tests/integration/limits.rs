@@ -5,8 +5,8 @@
 //! limits. Each must finish without a panic, exit 0, and warn naming the limit's flag.
 //! The full-size versions are measured by scripts/measure-hostile.sh.
 
-mod common;
 
+use crate::common;
 use std::path::Path;
 
 use dupcall::capture::decode::TcpFlags;
