@@ -507,6 +507,29 @@ pub struct Wire {
     pub capture_ended: bool,
 }
 
+/// What an access-log line showed beyond the two heads: the facts the correlator needs to
+/// tell whether two lines are the same call and whether a repeat was a retry. Logs only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Logged {
+    /// The format logs request bodies (`$request_body`): the request's body is in the
+    /// exchange, so its call key is complete. Otherwise a request with a body cannot be
+    /// told from another call to the same target.
+    pub body: bool,
+    /// Request bytes as logged, head and body (`$request_length`, Apache `%I`).
+    pub request_length: Option<u64>,
+    /// Connection serial number (`$connection`, Apache `%{c}L`-like ids).
+    pub connection: Option<u64>,
+    /// The request's position on its connection (`$connection_requests`).
+    pub connection_requests: Option<u32>,
+    /// Upstream address(es) as logged (`$upstream_addr`: several when the proxy retried).
+    pub upstream_addr: Option<Box<str>>,
+    /// Upstream status(es) as logged (`$upstream_status`: `502, 200` when it retried).
+    pub upstream_status: Option<Box<str>>,
+    /// The log says the client went away before the response (nginx 499, HAProxy `C?`
+    /// termination states).
+    pub client_aborted: bool,
+}
+
 /// A request and, if seen, its response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exchange {
@@ -529,6 +552,8 @@ pub struct Exchange {
     pub flags: Flags,
     /// What the connection showed (captures).
     pub wire: Wire,
+    /// What the log line showed (access logs).
+    pub logged: Option<Box<Logged>>,
 }
 
 impl Exchange {

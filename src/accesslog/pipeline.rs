@@ -250,6 +250,7 @@ pub fn to_exchange(rec: &LogRecord, input: InputId) -> Exchange {
         interim: Vec::new(),
         flags,
         wire: crate::exchange::Wire::default(),
+        logged: None,
     }
 }
 

@@ -25,6 +25,7 @@ fn exchange(req: Head, req_body: &[u8], resp: Option<(Head, &[u8])>) -> Exchange
         interim: vec![],
         flags: Flags::default(),
         wire: crate::exchange::Wire::default(),
+        logged: None,
     }
 }
 

@@ -687,6 +687,7 @@ impl HttpConn {
                 interim: Vec::new(),
                 flags,
                 wire: crate::exchange::Wire::default(),
+                logged: None,
             },
             head_end,
             ack_at_send: start.ack,
@@ -784,6 +785,7 @@ impl HttpConn {
                     interim: Vec::new(),
                     flags,
                     wire: crate::exchange::Wire::default(),
+                    logged: None,
                 };
                 self.start_body(h, Role::Response, framing, Target::Orphan(Box::new((start.key, ex))));
             }

@@ -141,6 +141,7 @@ mod tests {
             interim: vec![],
             flags: Flags::default(),
             wire: crate::exchange::Wire::default(),
+            logged: None,
         }
     }
 

@@ -2,7 +2,6 @@
 //! the file and what to do, exit code 1 for an unreadable input (the other inputs of the
 //! run are still analysed) and 2 for a usage error (a broken profile).
 
-
 use crate::common;
 use std::path::Path;
 use std::process::Output;

@@ -30,7 +30,6 @@
 //! The table of results is printed (`cargo test --test fault_matrix -- --nocapture`) and
 //! recorded in docs/robustness.md.
 
-
 use crate::common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;

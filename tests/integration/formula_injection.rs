@@ -13,7 +13,6 @@
 //! spreadsheets do not evaluate `/=cmd|…`, they show it as text. The test checks that such
 //! paths arrive unchanged rather than pretending they were guarded.
 
-
 use crate::common;
 use std::path::Path;
 

@@ -15,7 +15,6 @@
 //! (`eyJ…​.…​.…`), every `encryptedPassword` / `password` / `token` / `access_token` value
 //! and every `Authorization` / `X-POWERJOB-ACCESS-TOKEN` / `Cookie` value.
 
-
 use crate::common;
 use std::path::Path;
 

@@ -5,7 +5,6 @@
 //! limits. Each must finish without a panic, exit 0, and warn naming the limit's flag.
 //! The full-size versions are measured by scripts/measure-hostile.sh.
 
-
 use crate::common;
 use std::path::Path;
 

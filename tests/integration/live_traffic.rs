@@ -3,7 +3,6 @@
 //! are checked against the clients' intent log. Needs tcpdump and the right to capture on
 //! `lo` (CI installs tcpdump and runs as root); set DUPCALL_SKIP_LIVE=1 to skip on purpose.
 
-
 use crate::common;
 use std::process::Command;
 

@@ -5,7 +5,6 @@
 //! files (two servers behind a load balancer, rotated `.gz` files) merge by time into the
 //! same report as one file.
 
-
 use crate::common;
 use std::io::Write;
 use std::path::Path;

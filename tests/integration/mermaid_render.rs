@@ -9,7 +9,6 @@
 //! or `PATH`; `.ci/mermaid-setup.sh` installs it (with Debian's chromium). Without it the test
 //! fails saying so, unless `DUPCALL_SKIP_MERMAID=1`.
 
-
 use crate::common;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

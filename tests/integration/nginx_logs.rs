@@ -30,7 +30,6 @@
 //! `cargo test --test nginx_logs -- --ignored record_log_samples` re-records the access-log
 //! samples in samples/logs/ (see samples/logs/README.md).
 
-
 use crate::common;
 use std::collections::BTreeMap;
 use std::fs;

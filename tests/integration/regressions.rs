@@ -1,7 +1,6 @@
 //! Regression tests for bugs found by the fault matrix (tests/fault_matrix.rs) and the
 //! fuzzers (fuzz/), each named after what went wrong. See docs/robustness.md.
 
-
 use crate::common;
 use std::io::Write;
 

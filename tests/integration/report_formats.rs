@@ -6,7 +6,6 @@
 //! Rows are built with `Redactor::with_key("test")` fingerprints and fixed times, so the
 //! output is deterministic.
 
-
 use crate::common;
 use std::cell::RefCell;
 use std::collections::BTreeMap;

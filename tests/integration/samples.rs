@@ -2,7 +2,6 @@
 //! every label must match what the clients meant (their intent log, never the capture),
 //! and the report must equal the committed expected report.
 
-
 use crate::common;
 use std::path::Path;
 
