@@ -256,6 +256,9 @@ pub fn run(
                     settings.retry_latency = profile.client.retry_latency;
                     settings.marker = profile.client.marker.clone();
                     settings.marker_value = profile.client.marker_value.clone();
+                    settings.missing_marker_hint = profile.client.missing_marker_hint.clone();
+                    settings.marker_case_hint = profile.client.marker_case_hint.clone();
+                    settings.refresh_on_success = profile.client.rule == crate::profile::RetryRule::Marker;
                     correlator = Some(Correlator::new(settings));
                 }
                 Classified::Calls(calls) => {

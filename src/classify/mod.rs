@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::exchange::{Exchange, Flags, Head, InputId, Origin, Timestamp, write_ip};
+use crate::exchange::{Exchange, Flags, Head, InputId, Origin, Timestamp, Wire, write_ip};
 use crate::http::decode::{DEFAULT_DECODED_CAP, decode_body};
 use crate::profile::{CallKindName, Profile, RetryRule, path_matches};
 use crate::redact::Redactor;
@@ -166,6 +166,19 @@ pub struct Call {
     /// Completeness of the exchange.
     #[serde(skip)]
     pub flags: Flags,
+    /// What the connection showed (captures): who closed it, how and when.
+    #[serde(skip)]
+    pub wire: Wire,
+    /// The input cannot show the whole call key: an access log that does not log request
+    /// bodies, for a method that carries one. Two such calls to one target may differ.
+    #[serde(skip)]
+    pub key_incomplete: bool,
+    /// The log says the client went away before the response (nginx 499).
+    #[serde(skip)]
+    pub client_aborted: bool,
+    /// The response carried `Retry-After`.
+    #[serde(skip)]
+    pub retry_after: bool,
 }
 
 /// Turns exchanges into calls; remembers which app each issued token belongs to.
@@ -277,7 +290,12 @@ impl<'r> Classifier<'r> {
         if let Some(p) = self.shown_paths.get(path) {
             return p.clone();
         }
-        let shown = self.redactor.uri(path);
+        let mut shown = self.redactor.uri(path);
+        if shown.contains('=') {
+            // A path should hold no `name=value` pairs; if a hostile target put some there,
+            // they are redacted as in a query: the column does not decide what is secret.
+            shown = self.redactor.text(&shown);
+        }
         if self.shown_paths.len() >= 65_536 {
             self.shown_paths.clear();
         }
@@ -414,6 +432,12 @@ impl<'r> Classifier<'r> {
             resp_bytes: resp.map(|r| r.body.len),
             verdict_seen,
             flags: ex.flags,
+            wire: ex.wire,
+            key_incomplete: from_log
+                && matches!(head.method(), "POST" | "PUT" | "PATCH")
+                && !ex.logged.as_ref().is_some_and(|l| l.body),
+            client_aborted: ex.logged.as_ref().is_some_and(|l| l.client_aborted),
+            retry_after: resp.is_some_and(|r| r.head.header("retry-after").is_some()),
         })
     }
 
@@ -527,7 +551,10 @@ impl<'r> Classifier<'r> {
                     && memchr::memmem::find(v, b"invalid_token").is_some()
             });
         let code_rejects = code.as_ref().is_some_and(|c| p.rejection.codes.contains(c));
-        let body_broken = ex.flags.has(Flags::RESPONSE_GAP) || ex.flags.has(Flags::RESPONSE_TRUNCATED);
+        // Only a real hole hides the verdict: a body cut short because the connection ended
+        // (a client that gave up and reset it) leaves the head to decide, as the client's
+        // library would have.
+        let body_broken = ex.flags.has(Flags::RESPONSE_GAP);
 
         let outcome = if p.rejection.statuses.contains(&status)
             || www_invalid
@@ -733,15 +760,26 @@ fn scalar(v: &Value) -> Option<String> {
 
 fn split_uri(uri: &str) -> (&str, Option<&str>) {
     let uri = uri.split('#').next().unwrap_or(uri);
-    // An absolute-form target (proxies): keep only the path.
-    let uri = match uri.find("://") {
-        Some(i) => uri[i + 3..].find('/').map_or("/", |j| &uri[i + 3 + j..]),
+    // RFC 9112 section 3.2: a target is in absolute-form only when it starts with a scheme
+    // (`http://host/path`, proxies); `://` later in the target (a query carrying a URL) is
+    // just data.
+    let uri = match absolute_form_rest(uri) {
+        Some(rest) => rest.find(['/', '?']).map_or("/", |j| &rest[j..]),
         None => uri,
     };
     match uri.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
+        Some((p, q)) => (if p.is_empty() { "/" } else { p }, Some(q)),
         None => (uri, None),
     }
+}
+
+/// The part after `scheme://` when `uri` starts with a scheme (RFC 3986: ALPHA then ALPHA,
+/// DIGIT, `+`, `-`, `.`).
+fn absolute_form_rest(uri: &str) -> Option<&str> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    (first_ok && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))).then_some(rest)
 }
 
 /// Appends `path` with runs of `/` squashed to one.

@@ -1,7 +1,8 @@
 //! Label tests: sequences of calls in, labels out — one test per row of the decision table.
 
 use super::*;
-use crate::exchange::{Flags, Origin};
+use crate::classify::{Marker, Outcome};
+use crate::exchange::{Close, Flags, Origin, Wire};
 
 /// A call builder with PowerJob-like defaults.
 #[derive(Clone)]
@@ -42,6 +43,10 @@ fn mutation(key: u64, ms: i64) -> C {
         resp_bytes: Some(40),
         verdict_seen: true,
         flags: Flags::default(),
+        wire: Wire::default(),
+        key_incomplete: false,
+        client_aborted: false,
+        retry_after: false,
     })
 }
 
@@ -61,6 +66,18 @@ impl C {
         self.0.marker = Marker::Present("false".into());
         self.0.code = Some("-403".into());
         self.0.refresh_trigger = true;
+        self
+    }
+    fn status(mut self, st: u16) -> Self {
+        self.0.status = Some(st);
+        self
+    }
+    fn wire(mut self, w: Wire) -> Self {
+        self.0.wire = w;
+        self
+    }
+    fn conn(mut self, n: u64) -> Self {
+        self.0.conn = n;
         self
     }
     fn token(mut self, t: &str) -> Self {
@@ -101,12 +118,22 @@ impl C {
     }
 }
 
-fn run(calls: Vec<C>) -> Vec<Row> {
-    let mut k = Correlator::new(Settings {
+/// Settings as the powerjob profile gives them.
+fn powerjob() -> Settings {
+    Settings {
         marker: Some("X-POWERJOB-AUTH-PASSED".into()),
         marker_value: Some("true".into()),
+        missing_marker_hint: Some(
+            "a PowerJob 5.1.0 server with auth off, or a proxy dropping the header".into(),
+        ),
+        marker_case_hint: Some("PowerJob #1062".into()),
+        refresh_on_success: true,
         ..Settings::default()
-    });
+    }
+}
+
+fn run(calls: Vec<C>) -> Vec<Row> {
+    let mut k = Correlator::new(powerjob());
     calls.into_iter().filter_map(|c| k.push(c.0)).collect()
 }
 
@@ -157,8 +184,11 @@ fn expired_token_retry_is_harmless() {
 #[test]
 fn same_credential_after_a_rejection_is_not_a_refresh() {
     // The auth call happened, but M still carries the old token: not the refresh rule.
+    // No client re-sends a rejected call with the token it was rejected for: the application
+    // sent it again (docs/labels.md, final-error).
     let rows = run(vec![mutation(1, 0).rejected(), mutation(0, 20).auth("tok:b"), mutation(1, 40)]);
-    assert_eq!(labels(&rows)[2], (ErrorRetry, Some(1), Some(No)));
+    assert_eq!(labels(&rows)[2], (GenuineDuplicate, Some(1), Some(No)));
+    assert_eq!(rows[2].cause, Some(Cause::FinalError));
 }
 
 #[test]
@@ -217,10 +247,12 @@ fn no_response_and_server_errors_are_error_retries_of_unknown_effect() {
     assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(Unknown)));
     let rows = run(vec![mutation(1, 0).outcome(Outcome::ServerError), mutation(1, 100)]);
     assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(Unknown)));
-    let rows = run(vec![mutation(1, 0).outcome(Outcome::ClientError), mutation(1, 100)]);
-    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(No)));
+    // A final client or application error is not retried by any library: the application
+    // sent the call again, and the first attempt had no effect.
+    let rows = run(vec![mutation(1, 0).outcome(Outcome::ClientError).status(404), mutation(1, 100)]);
+    assert_eq!(labels(&rows)[1], (GenuineDuplicate, Some(1), Some(No)));
     let rows = run(vec![mutation(1, 0).outcome(Outcome::AppError), mutation(1, 100)]);
-    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(No)));
+    assert_eq!(labels(&rows)[1], (GenuineDuplicate, Some(1), Some(No)));
 }
 
 #[test]
@@ -378,6 +410,221 @@ mod model {
                 prop_assert_eq!(row.repeat_of, want, "call {} at {} ms", row.id, t);
                 seen.push((who, key, t, row.id));
             }
+        }
+    }
+}
+
+// --- One test per row of the decision table (rules::RULES, docs/labels.md), each also
+// checking the key facts of its evidence. ---
+
+fn close(ms: i64, rst: bool) -> Option<Close> {
+    Some(Close { at: at(ms), rst })
+}
+
+fn rule_of(rows: &[Row], i: usize) -> &'static str {
+    rows[i].rule.unwrap_or("none")
+}
+
+#[test]
+fn every_rule_has_a_row_in_docs_labels_md() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/labels.md")).unwrap();
+    let mut last = 0;
+    for name in super::rules::rule_names().into_iter().chain(["request-lost-bytes"]) {
+        let pos =
+            doc.find(&format!("`{name}`")).unwrap_or_else(|| panic!("docs/labels.md lacks rule `{name}`"));
+        if name != "request-lost-bytes" {
+            assert!(pos > last, "docs/labels.md lists `{name}` out of order");
+            last = pos;
+        }
+    }
+}
+
+#[test]
+fn client_timeout_with_a_late_success_is_executed_twice() {
+    // OkHttp: FIN at 2.0 s, the new call on a new connection to another server, the late
+    // 200 head after the FIN (then the client's RST).
+    let p = mutation(1, 0).late(3_000).wire(Wire {
+        nth: 1,
+        client_closed: close(2_000, false),
+        ..Wire::default()
+    });
+    let mut m = mutation(1, 2_003).conn(2);
+    m.0.server = "10.0.0.10:7700".parse().unwrap();
+    let rows = run(vec![p, m]);
+    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(Yes)));
+    assert_eq!(rule_of(&rows, 1), "client-gave-up");
+    assert_eq!(rows[1].cause, Some(Cause::Timeout));
+    let e = &rows[1].evidence;
+    for fact in [
+        "gave up on #1 after 2.0 s",
+        "closed the connection",
+        "another server",
+        "1.0 s after the client gave up",
+        "executed twice",
+    ] {
+        assert!(e.contains(fact), "{fact}: {e}");
+    }
+    assert!(!e.contains("gap"), "no gap without a hole: {e}");
+}
+
+#[test]
+fn client_timeout_without_a_late_response_is_unknown() {
+    let p = mutation(1, 0).no_response().wire(Wire { client_closed: close(2_000, true), ..Wire::default() });
+    let rows = run(vec![p, mutation(1, 2_001).conn(2)]);
+    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(Unknown)));
+    assert!(rows[1].evidence.contains("reset the connection"), "{}", rows[1].evidence);
+    assert!(rows[1].evidence.contains("server's log"), "{}", rows[1].evidence);
+}
+
+#[test]
+fn server_dropping_a_keep_alive_connection_is_a_transport_resend() {
+    let p =
+        mutation(1, 0).no_response().wire(Wire { nth: 3, server_closed: close(1, false), ..Wire::default() });
+    let rows = run(vec![p, mutation(1, 3).conn(2)]);
+    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(Unknown)));
+    assert_eq!(rule_of(&rows, 1), "server-dropped");
+    assert_eq!(rows[1].cause, Some(Cause::TransportResend));
+    let e = &rows[1].evidence;
+    for fact in ["server closed (FIN)", "reused keep-alive connection", "new connection", "server's log"] {
+        assert!(e.contains(fact), "{fact}: {e}");
+    }
+    assert!(!e.contains("timeout") && !e.contains("gap"), "{e}");
+}
+
+#[test]
+fn a_repeat_after_a_final_4xx_is_the_application() {
+    for st in [400, 403, 404, 409, 422] {
+        let rows = run(vec![mutation(1, 0).outcome(Outcome::ClientError).status(st), mutation(1, 3_000)]);
+        assert_eq!(labels(&rows)[1], (GenuineDuplicate, Some(1), Some(No)), "{st}");
+        assert_eq!(rule_of(&rows, 1), "final-error");
+        assert!(rows[1].evidence.contains(&format!("HTTP {st}")), "{}", rows[1].evidence);
+        assert!(rows[1].evidence.contains("application sent the call again"), "{}", rows[1].evidence);
+    }
+}
+
+#[test]
+fn retryable_4xx_are_error_retries_not_processed() {
+    for st in [408, 425, 429] {
+        let rows = run(vec![mutation(1, 0).outcome(Outcome::ClientError).status(st), mutation(1, 1_000)]);
+        assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(No)), "{st}");
+        assert_eq!(rule_of(&rows, 1), "retryable-error");
+        assert!(rows[1].evidence.contains("try again"), "{}", rows[1].evidence);
+    }
+}
+
+#[test]
+fn a_401_refreshed_by_another_layer_is_a_refresh_retry_with_that_said() {
+    // PowerJob v5 throws on a 401 and never refreshes; the caller refreshed anyway.
+    let mut p = mutation(1, 0).outcome(Outcome::Rejected).status(401);
+    p.0.refresh_trigger = false;
+    let rows = run(vec![p, mutation(0, 20).auth("tok:b"), mutation(1, 40).token("tok:b")]);
+    assert_eq!(labels(&rows)[2], (AutoRefreshRetry, Some(1), Some(No)));
+    assert_eq!(rule_of(&rows, 2), "rejected-refreshed-elsewhere");
+    assert_eq!(rows[2].refresh_id, Some(2));
+    let e = &rows[2].evidence;
+    assert!(e.contains("HTTP 401") && e.contains("application or another layer"), "{e}");
+    assert!(!e.contains("without a token refresh"), "{e}");
+}
+
+#[test]
+fn a_401_without_a_refresh_is_the_application() {
+    let mut p = mutation(1, 0).outcome(Outcome::Rejected).status(401);
+    p.0.refresh_trigger = false;
+    let rows = run(vec![p, mutation(1, 500)]);
+    assert_eq!(labels(&rows)[1], (GenuineDuplicate, Some(1), Some(No)));
+    assert!(rows[1].evidence.contains("no token refresh followed"), "{}", rows[1].evidence);
+}
+
+#[test]
+fn go_canonical_marker_names_a_go_proxy() {
+    let mut p = mutation(1, 0).unconfirmed();
+    p.0.marker = Marker::OtherCase("X-Powerjob-Auth-Passed".into(), "true".into());
+    let rows = run(vec![p, mutation(0, 20).auth("tok:b"), mutation(1, 40).token("tok:b")]);
+    assert_eq!(rows[2].cause, Some(Cause::MarkerCase));
+    let e = &rows[2].evidence;
+    assert!(e.contains("Go's canonical form") && e.contains("Caddy"), "{e}");
+    assert!(!e.contains("lacked"), "the header was there, in another case: {e}");
+}
+
+#[test]
+fn concurrent_identical_calls_are_ambiguous() {
+    // M 100 ms after P, P answered later, nothing closed: two calls in flight.
+    let rows = run(vec![mutation(1, 0).late(300), mutation(1, 100).conn(2)]);
+    assert_eq!(labels(&rows)[1], (Ambiguous, Some(1), Some(Unknown)));
+    assert_eq!(rows[1].cause, Some(Cause::Concurrent));
+}
+
+#[test]
+fn logs_without_bodies_never_claim_a_duplicate() {
+    let mut p = mutation(1, 0).unseen(48);
+    p.0.key_incomplete = true;
+    let mut m = mutation(1, 5_000).unseen(48);
+    m.0.key_incomplete = true;
+    let rows = run(vec![p, m]);
+    assert_eq!(labels(&rows)[1], (Ambiguous, Some(1), Some(Unknown)));
+    assert_eq!(rule_of(&rows, 1), "call-key-incomplete");
+    assert!(rows[1].evidence.contains("may be different calls"), "{}", rows[1].evidence);
+    assert!(rows[1].evidence.contains("$request_body"), "{}", rows[1].evidence);
+}
+
+#[test]
+fn a_log_refresh_pattern_needs_nothing_in_between() {
+    // P → another call of the caller → auth → M: not the client's immediate retry.
+    let mut other = mutation(7, 5).unseen(10);
+    other.0.path = "/openApi/fetchJob".into();
+    let mut rows = run(vec![
+        mutation(1, 0).unseen(130),
+        other,
+        mutation(0, 10).auth("tok:b").unseen(120),
+        mutation(1, 20).unseen(48),
+    ]);
+    let last = rows.pop().unwrap();
+    assert_ne!(last.label, AutoRefreshRetry, "{}", last.evidence);
+}
+
+#[test]
+fn a_log_refresh_pattern_needs_the_retry_latency_after_the_refresh() {
+    let rows = run(vec![
+        mutation(1, 0).unseen(130).status(401),
+        mutation(0, 10).auth("tok:b").unseen(120),
+        mutation(1, 6_000).unseen(48),
+    ]);
+    assert_ne!(rows[2].label, AutoRefreshRetry, "{}", rows[2].evidence);
+}
+
+proptest::proptest! {
+    /// No evidence speaks of a capture gap unless P's response really had a hole.
+    #[test]
+    fn no_gap_without_a_hole(
+        outcome in 0usize..8,
+        status in proptest::sample::select(vec![200u16, 401, 404, 409, 429, 500, 503]),
+        resp in proptest::option::of(0i64..5_000),
+        client_close in proptest::option::of((0i64..5_000, proptest::bool::ANY)),
+        server_close in proptest::option::of((0i64..5_000, proptest::bool::ANY)),
+        gap_flag in proptest::bool::ANY,
+        m_at in 1i64..6_000,
+    ) {
+        let outcomes = [Outcome::Ok, Outcome::OkUnconfirmed, Outcome::Rejected, Outcome::AppError,
+            Outcome::ClientError, Outcome::ServerError, Outcome::NoResponse, Outcome::Unknown];
+        let mut p = mutation(1, 0).outcome(outcomes[outcome]).status(status);
+        p.0.resp_time = resp.map(at);
+        if gap_flag { p.0.flags.set(Flags::RESPONSE_GAP); }
+        p.0.wire = Wire {
+            nth: 1,
+            client_closed: client_close.and_then(|(t, r)| close(t, r)),
+            server_closed: server_close.and_then(|(t, r)| close(t, r)),
+            capture_ended: false,
+        };
+        let rows = run(vec![p, mutation(1, m_at).conn(2)]);
+        let e = &rows[1].evidence;
+        if !gap_flag {
+            proptest::prop_assert!(!e.contains("gap"), "{}", e);
+        }
+        if client_close.is_none() {
+            proptest::prop_assert!(!e.contains("gave up"), "{}", e);
+        }
+        if server_close.is_none() {
+            proptest::prop_assert!(!e.contains("server closed") && !e.contains("server reset"), "{}", e);
         }
     }
 }

@@ -193,6 +193,13 @@ pub struct Client {
     /// The longest time from a response to the client's retry (for logs).
     #[serde(default = "default_latency", with = "duration_text")]
     pub retry_latency: Duration,
+    /// Known causes of a successful response without the marker, for the evidence
+    /// (PowerJob: a 5.1.0 server with auth off, or a proxy dropping the header).
+    #[serde(default)]
+    pub missing_marker_hint: Option<String>,
+    /// Known cause of the marker arriving in another letter case, for the evidence.
+    #[serde(default)]
+    pub marker_case_hint: Option<String>,
 }
 
 impl Default for Client {
@@ -204,6 +211,8 @@ impl Default for Client {
             marker_case_sensitive: false,
             when_request_has: Vec::new(),
             retry_latency: default_latency(),
+            missing_marker_hint: None,
+            marker_case_hint: None,
         }
     }
 }

@@ -871,6 +871,24 @@ fn story_text(key: StoryKey, s: &Story, pj: bool, marker_name: Option<&str>) -> 
              The repeat carried the same `Idempotency-Key` as the first attempt, or a proxy attempt count above 1 (`X-Envoy-Attempt-Count`). \
              **Fix:** a server that honours `Idempotency-Key` does the work once; otherwise make the endpoint idempotent or stop retrying non-idempotent calls."
         ),
+        Cause::TransportResend => format!(
+            "**The HTTP library silently re-sent after the server dropped the connection.** {facts} \
+             The server closed or reset a connection after the request was written, without answering it; the client's HTTP library (OkHttp `retryOnConnectionFailure`, urllib3, a Node agent) or a proxy (`proxy_next_upstream`) re-sent the call on a new connection within milliseconds, without the application knowing. The server may have applied the first attempt before it dropped the connection. \
+             **To decide and fix:** the server's log shows whether it ran the first attempt; find why it drops keep-alive connections (an idle timeout shorter than the client's, a restart, a proxy), or make the call idempotent."
+        ),
+        Cause::FinalError => format!(
+            "**The application re-sent after a final error.** {facts} \
+             The first attempt failed with an answer no client library retries (400, 401/403 without a token refresh, 404, 409, 422, an application error), so it had no effect, and the same call was sent again: by the application, not by a retry rule. \
+             **Fix:** look at why the application repeats a call the server refused (a retry loop that retries every failure, a user retrying)."
+        ),
+        Cause::Concurrent => format!(
+            "**Undecidable: identical calls in flight at once.** {facts} The second was sent while the first was still unanswered and before the client gave up on it: two concurrent identical calls, or a retry whose timeout the input does not show. \
+             **To decide:** the client's log, or a capture taken on the client side."
+        ),
+        Cause::KeyIncomplete => format!(
+            "**Undecidable: the log does not show request bodies.** {facts} Two calls to the same target with a body may be different calls (different jobs, different parameters); no retry pattern links them. \
+             **To decide:** log the request body (nginx `$request_body`) and the verdict header, or capture the traffic."
+        ),
         Cause::Unknown if label == Label::Ambiguous => format!(
             "**Undecidable: the first attempt's response was lost in a capture gap.** {facts} Nobody can tell from this capture whether it was rejected, failed or succeeded. \
              **To decide:** capture again without loss (see the warnings: snapshot length, buffer limits)."

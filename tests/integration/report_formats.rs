@@ -120,6 +120,10 @@ impl C {
             resp_bytes: Some(40),
             verdict_seen: true,
             flags: Flags::default(),
+            wire: Default::default(),
+            key_incomplete: false,
+            client_aborted: false,
+            retry_after: false,
         }
     }
 }
@@ -178,6 +182,7 @@ fn rows(specs: Vec<(C, R)>, r: &Redactor) -> Vec<Row> {
             confidence: l.confidence,
             evidence: l.evidence,
             cause: l.cause,
+            rule: None,
         });
     }
     out
@@ -740,6 +745,7 @@ mod any_input {
                     confidence: Confidence::Inferred,
                     evidence,
                     cause: label.is_repeat().then_some(cause),
+                    rule: None,
                 })
                 .collect();
             let inputs = vec![input(3, 0.0, 1.0)];
