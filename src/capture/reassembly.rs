@@ -81,6 +81,9 @@ pub struct ConnInfo {
     pub client: SocketAddr,
     /// The server end.
     pub server: SocketAddr,
+    /// The connection's first captured segment was a SYN or SYN-ACK: stream offset 0 is
+    /// the first byte the connection carried (else the capture picked it up mid-stream).
+    pub handshake: bool,
 }
 
 /// Capture position of an event.
@@ -156,6 +159,11 @@ pub trait StreamHandler {
     fn sniff_client(&self, payload: &[u8]) -> Option<bool> {
         let _ = payload;
         None
+    }
+    /// A RST from `dir`'s sender; [`StreamHandler::close`] with [`CloseReason::Reset`]
+    /// follows (after any held bytes are flushed). The default ignores it.
+    fn reset(&mut self, conn: &mut Self::Conn, info: &ConnInfo, dir: Dir, at: At, diag: &mut Diagnostics) {
+        let _ = (conn, info, dir, at, diag);
     }
     /// The connection is over; nothing more will come for it.
     fn close(
@@ -394,6 +402,10 @@ impl<C> Reassembler<C> {
         }
         if seg.flags.rst {
             if let Some(conn) = self.conns.get_mut(&key) {
+                let info = conn.info;
+                if let Some(app) = conn.app.as_mut() {
+                    handler.reset(app, &info, dir, at, diag);
+                }
                 let conn = Conn { app: conn.app.take(), halves: std::mem::take(&mut conn.halves), ..**conn };
                 self.finish_conn(conn, CloseReason::Reset, at, handler, diag);
             }
@@ -412,7 +424,7 @@ impl<C> Reassembler<C> {
             seg.dst.port() < seg.src.port()
         };
         let (client, server) = if src_is_client { (seg.src, seg.dst) } else { (seg.dst, seg.src) };
-        let info = ConnInfo { id: self.next_id, client, server };
+        let info = ConnInfo { id: self.next_id, client, server, handshake: seg.flags.syn };
         self.next_id += 1;
         self.stats.connections += 1;
         Conn {

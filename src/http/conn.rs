@@ -27,7 +27,7 @@ use super::head::{self, Framing, Parsed};
 use super::sniff;
 use crate::capture::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, StreamHandler};
 use crate::diag::{Diagnostics, WarningKind};
-use crate::exchange::{Body, Exchange, Flags, Head, InputId, Message, Origin};
+use crate::exchange::{Body, Close, Exchange, Flags, Head, InputId, Message, Origin, Wire};
 use crate::http::order::{OrderKey, Orderer};
 
 /// Limits of the HTTP layer.
@@ -161,6 +161,12 @@ impl StreamHandler for HttpHandler {
         }
     }
 
+    fn reset(&mut self, conn: &mut LazyConn, _: &ConnInfo, dir: Dir, at: At, _: &mut Diagnostics) {
+        if let Some(conn) = conn {
+            conn.reset = Some((conn.role_of(dir), Close { at: at.ts, rst: true }));
+        }
+    }
+
     fn close(
         &mut self,
         conn: LazyConn,
@@ -252,8 +258,19 @@ pub struct HttpConn {
     next_id: u64,
     /// Responses still owed to requests dropped by the pipeline limit.
     owed: u64,
-    /// The response stream lost bytes since the last paired response.
-    resp_after_gap: bool,
+    /// Why the response stream skipped bytes since the last paired response, if it did.
+    resp_lost: Lost,
+    /// Requests seen so far.
+    requests: u32,
+    /// Request positions are known: the connection was captured from its first byte and
+    /// the request stream never had to resynchronise (no request can have been missed).
+    nth_known: bool,
+    /// The server's first FIN or RST, once seen: a request sent after it was never answered.
+    server_close: Option<Close>,
+    /// A RST seen (by its sender's role), applied when the connection closes.
+    reset: Option<(Role, Close)>,
+    /// The connection was captured from its handshake.
+    handshake: bool,
     stopped: bool,
     limit_warned: bool,
 }
@@ -270,7 +287,12 @@ impl HttpConn {
             queue: VecDeque::new(),
             next_id: 0,
             owed: 0,
-            resp_after_gap: false,
+            resp_lost: Lost::Nothing,
+            requests: 0,
+            nth_known: info.handshake,
+            server_close: None,
+            reset: None,
+            handshake: info.handshake,
             stopped: false,
             limit_warned: false,
         }
@@ -325,7 +347,7 @@ impl HttpConn {
             // A state change may consume nothing, but never twice in a row forever.
             spins = if used == 0 { spins + 1 } else { 0 };
             if spins > 4 {
-                self.sides[role as usize].state = State::Resync { tail: Vec::new() };
+                self.resync(role, Lost::Unparsed);
                 data = &data[1..];
                 offset += 1;
                 continue;
@@ -361,6 +383,13 @@ impl HttpConn {
                 if fresh && !starts_like(role, data) {
                     // Picked up mid-stream: wait for the next message start.
                     side.state = State::Resync { tail: Vec::new() };
+                    match role {
+                        Role::Request => self.nth_known = false,
+                        // After a captured handshake these bytes are no continuation: a
+                        // response was there and could not be parsed.
+                        Role::Response if self.handshake => self.resp_lost = Lost::Unparsed,
+                        Role::Response => {}
+                    }
                     diag.warn(
                         WarningKind::TcpGap,
                         h.input,
@@ -481,7 +510,7 @@ impl HttpConn {
                             Flags::RESPONSE_TRUNCATED
                         };
                         self.finish_message(h, role, Flags(bit));
-                        self.resync(h, role);
+                        self.resync(role, Lost::Unparsed);
                         0
                     }
                 }
@@ -511,10 +540,18 @@ impl HttpConn {
         }
     }
 
-    fn resync(&mut self, _h: &mut HttpHandler, role: Role) {
+    /// Looks for the next message start in `role`'s direction after bytes were `lost`.
+    fn resync(&mut self, role: Role, lost: Lost) {
         self.sides[role as usize].state = State::Resync { tail: Vec::new() };
-        if role == Role::Response {
-            self.resp_after_gap = true;
+        self.note_skipped(role, lost);
+    }
+
+    /// Bytes of `role`'s direction were skipped (lost in a hole or unparsable): requests may
+    /// have been missed, responses may be missing.
+    fn note_skipped(&mut self, role: Role, lost: Lost) {
+        match role {
+            Role::Request => self.nth_known = false,
+            Role::Response => self.resp_lost = self.resp_lost.max(lost),
         }
     }
 
@@ -540,7 +577,7 @@ impl HttpConn {
                 role_name(role)
             ),
         );
-        self.resync(h, role);
+        self.resync(role, Lost::Unparsed);
         // Skip at least the first line so resynchronisation moves on.
         memchr::memchr(b'\n', bytes).map_or(bytes.len(), |p| p + 1).max(1)
     }
@@ -566,7 +603,7 @@ impl HttpConn {
                 h.cfg.max_head
             ),
         );
-        self.resync(h, role);
+        self.resync(role, Lost::Unparsed);
         0
     }
 
@@ -673,6 +710,12 @@ impl HttpConn {
         }
         let id = self.next_id;
         self.next_id += 1;
+        self.requests = self.requests.saturating_add(1);
+        let wire = Wire {
+            nth: if self.nth_known { self.requests } else { 0 },
+            server_closed: self.server_close,
+            ..Wire::default()
+        };
         h.pending += 1;
         self.queue.push_back(Entry {
             id,
@@ -686,7 +729,7 @@ impl HttpConn {
                 response: None,
                 interim: Vec::new(),
                 flags,
-                wire: crate::exchange::Wire::default(),
+                wire,
                 logged: None,
             },
             head_end,
@@ -832,7 +875,7 @@ impl HttpConn {
             self.owed -= 1;
             return Pairing::Owed;
         }
-        let after_gap = std::mem::replace(&mut self.resp_after_gap, false);
+        let lost = std::mem::replace(&mut self.resp_lost, Lost::Nothing);
         let waiting: Vec<usize> =
             (0..self.queue.len()).filter(|&i| self.queue[i].resp == Resp::None).collect();
         let Some(&first) = waiting.first() else { return Pairing::Orphan };
@@ -842,7 +885,7 @@ impl HttpConn {
             // one that was never captured.
             return Pairing::Orphan;
         }
-        if after_gap && waiting.len() >= 2 {
+        if lost != Lost::Nothing && waiting.len() >= 2 {
             let pick = waiting
                 .iter()
                 .rev()
@@ -851,7 +894,9 @@ impl HttpConn {
             if let Some(pick) = pick {
                 for &i in waiting.iter().take_while(|&&i| i != pick) {
                     let e = &mut self.queue[i];
-                    e.ex.flags.set(Flags::NO_RESPONSE | Flags::RESPONSE_GAP);
+                    // Their responses were in the skipped bytes: lost in the hole (a gap) or
+                    // unparsable; never called a gap when the stream had no hole.
+                    e.ex.flags.set(Flags::NO_RESPONSE | lost.flag());
                     e.resp = Resp::Done;
                 }
                 return Pairing::Entry(pick);
@@ -917,17 +962,17 @@ impl HttpConn {
         side.fresh = false;
         match &mut side.state {
             State::Stopped => {}
-            State::Idle => self.resync(h, role),
+            State::Idle => self.resync(role, Lost::Gap),
             State::Head { .. } => {
                 let cut =
                     if role == Role::Request { Flags::REQUEST_TRUNCATED } else { Flags::RESPONSE_TRUNCATED };
                 self.salvage(h, info, role, at, Flags(gap_bit | cut), diag);
-                self.resync(h, role);
+                self.resync(role, Lost::Gap);
             }
             State::Resync { tail } => {
                 tail.clear();
                 if role == Role::Response {
-                    self.resp_after_gap = true;
+                    self.resp_lost = Lost::Gap;
                 }
             }
             State::Body { reader, target } => {
@@ -949,7 +994,7 @@ impl HttpConn {
                         Flags::RESPONSE_TRUNCATED
                     };
                     self.finish_message(h, role, Flags(cut));
-                    self.resync(h, role);
+                    self.resync(role, Lost::Gap);
                 } else if done {
                     self.finish_message(h, role, Flags::default());
                 }
@@ -979,6 +1024,26 @@ impl HttpConn {
             _ => {}
         }
         self.sides[role as usize].state = State::Stopped;
+        self.mark_closed(role, Close { at: at.ts, rst: false });
+    }
+
+    /// `role`'s sender closed the connection (FIN or RST): the client gave up on every
+    /// exchange whose response had not fully arrived; the server dropped every request whose
+    /// response had not started (and every later one). The first close of each kind is kept.
+    fn mark_closed(&mut self, role: Role, close: Close) {
+        match role {
+            Role::Request => {
+                for e in self.queue.iter_mut().filter(|e| e.resp != Resp::Done) {
+                    e.ex.wire.client_closed.get_or_insert(close);
+                }
+            }
+            Role::Response => {
+                self.server_close.get_or_insert(close);
+                for e in self.queue.iter_mut().filter(|e| e.resp == Resp::None) {
+                    e.ex.wire.server_closed.get_or_insert(close);
+                }
+            }
+        }
     }
 
     fn close(
@@ -989,6 +1054,11 @@ impl HttpConn {
         at: At,
         diag: &mut Diagnostics,
     ) {
+        let rst = if reason == CloseReason::Reset { self.reset.take() } else { None };
+        if let Some((Role::Request, c)) = rst {
+            // Before the bodies below are finished: a response still arriving was given up.
+            self.mark_closed(Role::Request, c);
+        }
         for role in [Role::Request, Role::Response] {
             match &self.sides[role as usize].state {
                 State::Body { .. } => {
@@ -1015,8 +1085,14 @@ impl HttpConn {
             }
             self.sides[role as usize].state = State::Stopped;
         }
+        if let Some((role, c)) = rst {
+            self.mark_closed(role, c);
+        }
+        let unwatched = matches!(reason, CloseReason::EndOfInput | CloseReason::Idle);
         for e in self.queue.iter_mut() {
             if e.resp == Resp::None {
+                let w = &mut e.ex.wire;
+                w.capture_ended = unwatched && w.client_closed.is_none() && w.server_closed.is_none();
                 e.ex.flags.set(Flags::NO_RESPONSE);
                 if reason == CloseReason::Reset {
                     e.ex.flags.set(Flags::RESET);
@@ -1038,6 +1114,27 @@ impl HttpConn {
             e.resp = Resp::Done;
         }
         self.release_ready(h);
+    }
+}
+
+/// Why a direction skipped bytes: the worst since the last paired response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Lost {
+    /// Nothing skipped.
+    Nothing,
+    /// Bytes that were there could not be parsed.
+    Unparsed,
+    /// A hole in the byte stream (bytes never captured).
+    Gap,
+}
+
+impl Lost {
+    /// The flag for a response that was in the skipped bytes.
+    fn flag(self) -> u16 {
+        match self {
+            Lost::Gap => Flags::RESPONSE_GAP,
+            Lost::Unparsed | Lost::Nothing => Flags::RESPONSE_UNPARSED,
+        }
     }
 }
 
