@@ -437,7 +437,8 @@ impl Flags {
     pub const NO_RESPONSE: u16 = 1 << 4;
     /// A response without a request (the request was lost or never captured).
     pub const NO_REQUEST: u16 = 1 << 5;
-    /// The request/response pairing is a guess (responses were lost in a gap).
+    /// The request/response pairing is a guess (responses were lost in a gap or could
+    /// not be parsed; `RESPONSE_GAP` on the skipped exchanges says which).
     pub const PAIRING_UNCERTAIN: u16 = 1 << 6;
     /// The connection ended with RST.
     pub const RESET: u16 = 1 << 7;
@@ -481,7 +482,7 @@ impl Flags {
 }
 
 /// How a connection was closed: with FIN or RST, and when.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Close {
     /// Time of the packet carrying the FIN or RST.
     pub at: Timestamp,
@@ -491,7 +492,9 @@ pub struct Close {
 
 /// What the TCP connection showed about one exchange: facts of the wire, never guesses.
 /// Captures fill it in; inputs without connections (access logs) leave it default.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Serializes as `{"nth":2,"client_closed":{"at":"…Z","rst":false},"server_closed":null,
+/// "capture_ended":false}`; docs/reassembly.md says how each fact is taken from the wire.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Wire {
     /// 1-based position of the request on its connection: 2 or more means the request
     /// went out on a reused keep-alive connection. 0 when not known.

@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         CloseReason::EndOfInput,
     ][(first as usize >> 1) % 6];
     let info =
-        ConnInfo { id: 1, client: "10.0.0.1:40000".parse().unwrap(), server: "10.0.0.2:80".parse().unwrap() };
+        ConnInfo { id: 1, client: "10.0.0.1:40000".parse().unwrap(), server: "10.0.0.2:80".parse().unwrap(), handshake: true };
     let mut h = HttpHandler::new(cfg, 0);
     let mut diag = Diagnostics::default();
     let mut conn = h.open(&info);

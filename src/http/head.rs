@@ -4,6 +4,7 @@
 //! servers accept); this file finds where a head ends, retries with a larger header array
 //! when a message has many headers, and decides how the body is delimited (RFC 9112 §6).
 
+use super::Role;
 use crate::exchange::Head;
 
 /// Header slots tried first (on the stack); larger heads retry with a heap array.
@@ -126,12 +127,15 @@ fn lenient_request(buf: &[u8]) -> Option<Parsed> {
 
 /// Reads what can be read of a head cut short (by a gap or the end of the stream): the
 /// start line and the complete header lines. `None` if not even the start line is there.
-pub fn salvage(buf: &[u8], request: bool) -> Option<Head> {
+pub fn salvage(buf: &[u8], role: Role) -> Option<Head> {
     let last_nl = memchr::memrchr(b'\n', buf)?;
     let mut lines = buf[..=last_nl].to_vec();
     // A header line cut mid-way was dropped above; terminate the head.
     lines.extend_from_slice(b"\r\n");
-    let parsed = if request { parse_request(&lines) } else { parse_response(&lines) };
+    let parsed = match role {
+        Role::Request => parse_request(&lines),
+        Role::Response => parse_response(&lines),
+    };
     match parsed {
         Parsed::Complete(head, _) => Some(head),
         _ => None,
@@ -379,11 +383,14 @@ mod tests {
 
     #[test]
     fn salvage_cut_heads() {
-        let h = salvage(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nDa", false).unwrap();
+        let h = salvage(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nDa", Role::Response).unwrap();
         assert_eq!(h.status(), 200);
         assert_eq!(h.header_str("content-type"), Some("text/html"));
         assert!(h.header("date").is_none());
-        assert!(salvage(b"HTTP/1.1 20", false).is_none());
-        assert_eq!(salvage(b"POST /openApi/runJob HTTP/1.1\r\nHo", true).unwrap().uri(), "/openApi/runJob");
+        assert!(salvage(b"HTTP/1.1 20", Role::Response).is_none());
+        assert_eq!(
+            salvage(b"POST /openApi/runJob HTTP/1.1\r\nHo", Role::Request).unwrap().uri(),
+            "/openApi/runJob"
+        );
     }
 }

@@ -14,3 +14,22 @@ pub mod order;
 pub mod sniff;
 
 pub use conn::{HttpConfig, HttpConn, HttpHandler, HttpStats, ORDER_CAP};
+
+/// Which messages a direction of a connection carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Requests (client to server).
+    Request = 0,
+    /// Responses (server to client).
+    Response = 1,
+}
+
+impl Role {
+    /// `"request"` or `"response"`, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Request => "request",
+            Role::Response => "response",
+        }
+    }
+}

@@ -87,8 +87,12 @@ fn parse_fixture(text: &str) -> (Vec<Step>, Vec<String>) {
 }
 
 fn run(steps: &[Step]) -> (Vec<Exchange>, Diagnostics) {
-    let info =
-        ConnInfo { id: 1, client: "10.0.0.1:40000".parse().unwrap(), server: "10.0.0.2:80".parse().unwrap() };
+    let info = ConnInfo {
+        id: 1,
+        client: "10.0.0.1:40000".parse().unwrap(),
+        server: "10.0.0.2:80".parse().unwrap(),
+        handshake: true,
+    };
     let mut h = HttpHandler::new(HttpConfig::default(), 0);
     let mut diag = Diagnostics::default();
     let mut conn = h.open(&info);

@@ -12,6 +12,7 @@ mod captures; // synthetic captures end to end (PacketBuilder)
 mod corpus; // every public corpus capture against tshark's reading
 mod http_streams; // HTTP-layer fixtures (tests/streams/*.t), no pcap
 mod regressions; // bugs found by the fault matrix and the fuzzers
+mod wire_facts; // connection facts per exchange (who closed, when, FIN or RST) on crafted captures
 
 // Robustness.
 mod errors; // one clear sentence per unreadable input
@@ -21,7 +22,8 @@ mod limits; // the hostile-input resource limits, scaled down
 // Diagnosis on real traffic.
 mod live_traffic; // fresh simulator traffic recorded with tcpdump
 mod samples; // the bundled samples, row by row
-mod sim_smoke; // the traffic simulator itself
+mod sim_smoke;
+mod wire_live; // connection facts on real loopback traffic (curl timeout, urllib3 re-send) // the traffic simulator itself
 
 // Access logs.
 mod log_samples; // the bundled nginx log samples

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::capture::decode::TcpFlags;
+use crate::diag::WarningKind;
 use proptest::prelude::*;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
