@@ -417,12 +417,16 @@ pub(super) fn decide(s: &Settings, p: &Prior, m: &Call, between: &Between) -> De
     };
     let rule = RULES.iter().find(|r| (r.when)(&facts)).unwrap_or(&RULES[RULES.len() - 1]);
     let refreshes = matches!(rule.label, Label::AutoRefreshRetry);
+    // Where the input cannot show the whole call key, that the two are one call is itself
+    // inferred, whatever the rule's verdict.
+    let confidence =
+        if p.key_incomplete() || m.key_incomplete { Confidence::Inferred } else { (rule.confidence)(&facts) };
     Decision {
         rule: rule.name,
         label: rule.label,
         refresh: refresh.filter(|_| refreshes).map(|a| a.id),
         double: (rule.double)(&facts),
-        confidence: (rule.confidence)(&facts),
+        confidence,
         evidence: (rule.evidence)(&facts),
         cause: (rule.cause)(&facts),
     }
