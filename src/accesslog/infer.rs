@@ -137,9 +137,9 @@ fn keyed(key: &str, vals: &[&str]) -> Field {
     let k = key.to_ascii_lowercase().replace('-', "_");
     let all = |f: fn(&str) -> bool| vals.iter().all(|v| *v == "-" || f(v));
     match k.as_str() {
-        "rt" | "request_time" | "rtime" => {
+        "rt" | "request_time" | "rtime" | "d" | "dur" | "duration" => {
             if all(is_digits) {
-                apache_only("%{ms}T")
+                integer_duration(vals)
             } else {
                 nginx_only("$request_time")
             }
@@ -151,6 +151,7 @@ fn keyed(key: &str, vals: &[&str]) -> Field {
         "conn" | "connection" => nginx_only("$connection"),
         "creq" | "connection_requests" | "reqs" => nginx_only("$connection_requests"),
         "ka" | "keepalive" => apache_only("%k"),
+        "cs" | "conn_status" | "x" => apache_only("%X"),
         "uaddr" | "upstream_addr" | "upstream" => nginx_only("$upstream_addr"),
         "rl" | "request_length" | "req_len" | "in" => both("$request_length", "%I"),
         "body" | "request_body" | "rb" | "req_body" => nginx_only("$request_body"),

@@ -24,8 +24,12 @@ mod samples; // the bundled samples, row by row
 mod sim_smoke; // the traffic simulator itself
 
 // Access logs.
+mod apache_logs; // a real Apache httpd in front of the simulator
+mod caddy_logs; // a real Caddy in front of the simulator, JSON logs
+mod haproxy_logs;
 mod log_samples; // the bundled nginx log samples
 mod nginx_logs; // a real nginx in front of the simulator
+mod proxy_logs; // harness for the real-proxy log tests below // a real HAProxy in front of the simulator, raw and syslog-framed
 
 // Reports and secrets.
 mod formula_injection; // no CSV cell starts a formula
