@@ -105,6 +105,8 @@ pub struct JsonMapping {
     rules: Vec<(String, Kind)>,
     /// Whether header-like keys (`http_x`, `request_X`, …) become headers.
     header_prefixes: bool,
+    /// Caddy: status 0 means the client went away before the response was written.
+    status_zero_is_abort: bool,
 }
 
 const DEFAULT_RULES: &[(&str, DefaultTarget)] = {
@@ -206,11 +208,12 @@ impl JsonMapping {
                 ((*k).to_owned(), kind)
             })
             .collect();
-        JsonMapping { rules, header_prefixes: true }
+        JsonMapping { rules, header_prefixes: true, status_zero_is_abort: false }
     }
 
     /// Caddy's access log (`http.log.access`): `ts` is the log write (END) in epoch
-    /// seconds, `duration` seconds, `request.{remote_ip,client_ip,remote_port,method,uri,
+    /// seconds (or RFC 3339 with `time_format`), `duration` seconds, status `0` = the
+    /// client went away before the response (its request context was cancelled), `request.{remote_ip,client_ip,remote_port,method,uri,
     /// proto,host,headers.*}`, `status`, `size`, `resp_headers.*`; on top of the defaults.
     pub fn caddy() -> Self {
         let mut m = JsonMapping::new();
@@ -231,12 +234,13 @@ impl JsonMapping {
         for (k, kind) in rules {
             m.rules.insert(0, (k.to_owned(), kind));
         }
+        m.status_zero_is_abort = true;
         m
     }
 
     /// A mapping with no rules and no header prefixes: only what [`JsonMapping::map`] adds.
     pub fn empty() -> Self {
-        JsonMapping { rules: Vec::new(), header_prefixes: false }
+        JsonMapping { rules: Vec::new(), header_prefixes: false, status_zero_is_abort: false }
     }
 
     /// Makes `key` feed `target`, ahead of every rule added before (so user rules beat
@@ -372,6 +376,9 @@ impl JsonMapping {
             return Err(LineError::malformed(line_no, "no request fields (method, path or request)"));
         }
         st.finish(&mut rec)?;
+        if self.status_zero_is_abort && rec.status == Some(0) {
+            rec.client_aborted = true;
+        }
         Ok(rec)
     }
 

@@ -157,3 +157,70 @@ fn named_and_string_formats_give_identical_records() {
         .unwrap();
     assert_eq!((r.request_length, r.connection_requests, r.client_aborted), (Some(420), Some(3), true));
 }
+
+// ------------------------------------------------------------- recorded fixtures
+//
+// Logs written by real servers (tests/fixtures/logs/, recorded by the `record_fixtures`
+// tests of tests/integration/{apache,haproxy,caddy}_logs.rs) for the scenario
+// v5-timeout-failover: runJob to the first server is answered after 3 s, the client gives
+// up at 2 s and re-sends to the second.
+
+use crate::accesslog::pipeline::{LogOptions, log_exchanges};
+use crate::exchange::Exchange;
+
+fn fixture(text: &str) -> (Vec<Exchange>, String) {
+    let mut out = Vec::new();
+    let mut diag = crate::diag::Diagnostics::default();
+    let s = log_exchanges(text.as_bytes(), 0, "t", &LogOptions::default(), &mut diag, &mut |e| out.push(e))
+        .unwrap();
+    assert_eq!((s.malformed, s.lines as usize), (0, text.lines().count()));
+    assert!(out.windows(2).all(|w| w[0].time() <= w[1].time()), "ordered by start");
+    (out, s.format)
+}
+
+fn uri(e: &Exchange) -> &str {
+    e.request.as_ref().map_or("", |r| r.head.uri())
+}
+
+#[test]
+fn fixture_apache() {
+    let (ex, f) = fixture(include_str!("../../tests/fixtures/logs/apache-combined.log"));
+    assert_eq!((ex.len(), f.as_str()), (4, "combined"));
+    let (ex, f) = fixture(include_str!("../../tests/fixtures/logs/apache-rich.log"));
+    assert!(f.starts_with("apache:"), "{f}");
+    // The abandoned runJob started before the retry although it was logged after it.
+    let jobs: Vec<&Exchange> = ex.iter().filter(|e| uri(e) == "/openApi/runJob").collect();
+    assert_eq!(jobs.len(), 2);
+    let slow = jobs[0].logged.as_deref().unwrap();
+    assert_eq!((slow.request_length, slow.connection_requests), (Some(479), Some(3)));
+    let took = jobs[0].response.as_ref().unwrap().ts.0 - jobs[0].request.as_ref().unwrap().ts.0;
+    assert!(took >= 3_000_000_000, "{took}");
+}
+
+#[test]
+fn fixture_haproxy() {
+    let (ex, f) = fixture(include_str!("../../tests/fixtures/logs/haproxy-httplog.log"));
+    assert_eq!((ex.len(), f.as_str()), (8, "haproxy"));
+    let first_job = ex.iter().find(|e| uri(e) == "/openApi/runJob").unwrap();
+    assert_eq!(first_job.logged.as_deref().unwrap().upstream_addr.as_deref(), Some("be0/s0"));
+    let (ex, f) = fixture(include_str!("../../tests/fixtures/logs/haproxy-syslog-captures.log"));
+    assert_eq!((ex.len(), f.as_str()), (8, "haproxy"));
+    let resp = ex[0].response.as_ref().unwrap();
+    assert_eq!(resp.head.header_str("X-Haproxy-Response-Capture-1"), Some("true"));
+    assert_eq!(ex[1].request.as_ref().unwrap().head.header_str("User-Agent"), Some("okhttp/3.14.9"));
+}
+
+#[test]
+fn fixture_caddy() {
+    for text in [
+        include_str!("../../tests/fixtures/logs/caddy-json.log"),
+        include_str!("../../tests/fixtures/logs/caddy-filtered.log"),
+    ] {
+        let (ex, f) = fixture(text);
+        assert_eq!((ex.len(), f.as_str()), (8, "caddy"));
+        let gone: Vec<&Exchange> =
+            ex.iter().filter(|e| e.logged.as_deref().is_some_and(|l| l.client_aborted)).collect();
+        assert_eq!(gone.len(), 1, "the runJob the client gave up on");
+        assert!(gone[0].response.is_none() && uri(gone[0]) == "/openApi/runJob");
+    }
+}

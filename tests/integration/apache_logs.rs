@@ -63,6 +63,29 @@ fn stock_facts(ex: &[Exchange], _: &str) -> Vec<String> {
         .collect()
 }
 
+fn run(apache: &Path, scenario: &str, servers: usize) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    {
+        // Apache's children run as `nobody`: let them reach the directory.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let sims: Vec<(h::Proc, String)> = (0..servers).map(|i| h::start_sim(d, scenario, i)).collect();
+    let routes: Vec<(u16, String)> = sims.iter().map(|(_, a)| (h::free_port(), a.clone())).collect();
+    fs::write(d.join("httpd.conf"), conf(d, &routes)).unwrap();
+    let addrs: Vec<String> = routes.iter().map(|(p, _)| format!("127.0.0.1:{p}")).collect();
+    let mut cmd = Command::new(apache);
+    cmd.arg("-X").arg("-f").arg(d.join("httpd.conf")).arg("-d").arg(d);
+    let proxy = h::start("apache2", cmd, d, &addrs);
+    let intent = h::run_clients(d, scenario, &addrs, servers);
+    h::wait_lines(&d.join("combined.log"), h::sent(&intent));
+    h::wait_lines(&d.join("rich.log"), h::sent(&intent));
+    drop(proxy);
+    drop(sims);
+    (dir, intent)
+}
+
 #[test]
 fn apache_access_logs_are_read_without_being_told_their_format() {
     let Some(apache) = h::tool_or_skip("apache2", "DUPCALL_SKIP_APACHE", "apache2") else { return };
@@ -70,24 +93,8 @@ fn apache_access_logs_are_read_without_being_told_their_format() {
         vec![("combined".to_string(), Claims::default()), ("rich".to_string(), Claims::default())];
     let mut failures = Vec::new();
     for &(scenario, servers) in h::SCENARIOS {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, intent) = run(&apache, scenario, servers);
         let d = dir.path();
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let sims: Vec<(h::Proc, String)> = (0..servers).map(|i| h::start_sim(d, scenario, i)).collect();
-        let routes: Vec<(u16, String)> = sims.iter().map(|(_, a)| (h::free_port(), a.clone())).collect();
-        fs::write(d.join("httpd.conf"), conf(d, &routes)).unwrap();
-        let addrs: Vec<String> = routes.iter().map(|(p, _)| format!("127.0.0.1:{p}")).collect();
-        let mut cmd = Command::new(&apache);
-        cmd.arg("-X").arg("-f").arg(d.join("httpd.conf")).arg("-d").arg(d);
-        let proxy = h::start("apache2", cmd, d, &addrs);
-        let intent = h::run_clients(d, scenario, &addrs, servers);
-        h::wait_lines(&d.join("combined.log"), h::sent(&intent));
-        h::wait_lines(&d.join("rich.log"), h::sent(&intent));
-        drop(proxy);
-        drop(sims);
         let checks = [
             LogCheck {
                 label: "combined",
@@ -104,4 +111,15 @@ fn apache_access_logs_are_read_without_being_told_their_format() {
         }
     }
     h::report("apache", &table, &failures);
+}
+
+/// Re-records the fixtures in tests/fixtures/logs/ (`cargo test --test integration
+/// apache_logs::record_fixtures -- --ignored`).
+#[test]
+#[ignore = "re-records the committed fixture logs"]
+fn record_fixtures() {
+    let Some(apache) = h::tool_or_skip("apache2", "DUPCALL_SKIP_APACHE", "apache2") else { return };
+    let (dir, intent) = run(&apache, h::FIXTURE_SCENARIO, 2);
+    h::save_fixture("apache-combined", &dir.path().join("combined.log"), &intent);
+    h::save_fixture("apache-rich", &dir.path().join("rich.log"), &intent);
 }

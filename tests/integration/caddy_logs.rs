@@ -80,3 +80,15 @@ fn caddy_access_logs_are_read_without_being_told_their_format() {
     }
     h::report("caddy", &table, &failures);
 }
+
+/// Re-records the fixtures in tests/fixtures/logs/ (`cargo test --test integration
+/// caddy_logs::record_fixtures -- --ignored`).
+#[test]
+#[ignore = "re-records the committed fixture logs"]
+fn record_fixtures() {
+    let Some(caddy) = h::tool_or_skip("caddy", "DUPCALL_SKIP_CADDY", "caddy") else { return };
+    for (name, rich) in [("caddy-json", false), ("caddy-filtered", true)] {
+        let (dir, intent) = run(&caddy, h::FIXTURE_SCENARIO, 2, rich);
+        h::save_fixture(name, &dir.path().join("access.log"), &intent);
+    }
+}

@@ -152,3 +152,15 @@ fn haproxy_access_logs_are_read_without_being_told_their_format() {
     }
     h::report("haproxy", &table, &failures);
 }
+
+/// Re-records the fixtures in tests/fixtures/logs/ (`cargo test --test integration
+/// haproxy_logs::record_fixtures -- --ignored`).
+#[test]
+#[ignore = "re-records the committed fixture logs"]
+fn record_fixtures() {
+    let Some(haproxy) = h::tool_or_skip("haproxy", "DUPCALL_SKIP_HAPROXY", "haproxy") else { return };
+    let (dir, intent) = run(&haproxy, h::FIXTURE_SCENARIO, 2, false);
+    h::save_fixture("haproxy-httplog", &dir.path().join("haproxy.stdout"), &intent);
+    let (dir, intent) = run(&haproxy, h::FIXTURE_SCENARIO, 2, true);
+    h::save_fixture("haproxy-syslog-captures", &dir.path().join("syslog.log"), &intent);
+}

@@ -83,20 +83,7 @@ impl Fmt {
 
 /// Every scenario of `powerjob-sim list`, with the number of servers it needs (one nginx
 /// `server` block each).
-const SCENARIOS: &[(&str, usize)] = &[
-    ("v5-expired-token", 1),
-    ("v5-510-auth-off", 1),
-    ("v5-proxy-lowercase", 1),
-    ("v5-fixed-double-submit", 1),
-    ("v5-duplicate-straddles-refresh", 1),
-    ("v5-concurrent-shared-refresh", 1),
-    ("v5-two-apps", 1),
-    ("v5-timeout-failover", 2),
-    ("v5-server-error-app-retry", 1),
-    ("v4-assert-double-submit", 1),
-    ("oauth2-refresh-retry", 1),
-    ("oauth2-idempotency-key", 1),
-];
+use crate::proxy_logs::SCENARIOS;
 
 // ------------------------------------------------------------------ expected deviations
 

@@ -44,6 +44,18 @@ pub const SCENARIOS: &[(&str, usize)] = &[
     ("oauth2-idempotency-key", 1),
 ];
 
+/// The scenario the committed fixtures (tests/fixtures/logs/) were recorded from: two
+/// servers, a request the client abandons, a retry to the other server.
+pub const FIXTURE_SCENARIO: &str = "v5-timeout-failover";
+
+/// Copies a recorded log and its intent into tests/fixtures/logs/NAME.{log,intent.jsonl}.
+pub fn save_fixture(name: &str, log: &Path, intent: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs");
+    fs::create_dir_all(&dir).unwrap();
+    fs::copy(log, dir.join(format!("{name}.log"))).unwrap();
+    fs::write(dir.join(format!("{name}.intent.jsonl")), intent).unwrap();
+}
+
 /// A process the test started, stopped by PID when dropped.
 pub struct Proc {
     pub child: Child,
