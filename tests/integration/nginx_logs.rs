@@ -40,6 +40,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{Lenience, Row, RowCheck};
+use crate::proxy_logs::Claims;
 use dupcall::accesslog::{LogFormat, TimeBasis};
 use serde_json::Value;
 
@@ -547,13 +548,23 @@ struct Outcome {
     known: usize,
     /// Everything not as stated.
     failures: Vec<String>,
+    /// Repeat claims against the intent.
+    claims: Claims,
 }
 
 /// Checks a report against the intent and the stated deviations.
 fn judge(scenario: &'static str, fmt: Fmt, rows: &[Row], intent: &str, powerjob: bool) -> Outcome {
     let checks: Vec<RowCheck> = common::check_rows(rows, intent, Lenience { unknown_when_inferred: true });
-    let mut o =
-        Outcome { scenario, fmt, rows: checks.len(), right: 0, lenient: 0, known: 0, failures: Vec::new() };
+    let mut o = Outcome {
+        scenario,
+        fmt,
+        rows: checks.len(),
+        right: 0,
+        lenient: 0,
+        known: 0,
+        failures: Vec::new(),
+        claims: Claims::of(rows, intent),
+    };
     if rows.len() != checks.len() {
         o.failures.push(format!(
             "{} report rows for {} intended mutation/auth calls",
@@ -706,8 +717,10 @@ fn nginx_access_logs_get_the_labels_the_log_can_prove() {
         "scenario", "format", "rows", "right", "lenient", "known"
     );
     let mut totals: BTreeMap<Fmt, (usize, usize)> = BTreeMap::new();
+    let mut claims: BTreeMap<Fmt, Claims> = BTreeMap::new();
     let mut failures = Vec::new();
     for o in &outcomes {
+        claims.entry(o.fmt).or_default().add(o.claims);
         println!(
             "{:<32} {:<9} {:>5} {:>6} {:>8} {:>6}{}",
             o.scenario,
@@ -731,6 +744,9 @@ fn nginx_access_logs_get_the_labels_the_log_can_prove() {
             fmt.name(),
             100.0 * *right as f64 / (*rows).max(1) as f64
         );
+    }
+    for (fmt, c) in &claims {
+        println!("  nginx    {:<10} {}", fmt.name(), c.describe());
     }
     println!("rows that differ, by reason:");
     for k in KNOWN {
