@@ -105,6 +105,8 @@ pub struct JsonMapping {
     rules: Vec<(String, Kind)>,
     /// Whether header-like keys (`http_x`, `request_X`, …) become headers.
     header_prefixes: bool,
+    /// Caddy: status 0 means the client went away before the response was written.
+    status_zero_is_abort: bool,
 }
 
 const DEFAULT_RULES: &[(&str, DefaultTarget)] = {
@@ -206,12 +208,39 @@ impl JsonMapping {
                 ((*k).to_owned(), kind)
             })
             .collect();
-        JsonMapping { rules, header_prefixes: true }
+        JsonMapping { rules, header_prefixes: true, status_zero_is_abort: false }
+    }
+
+    /// Caddy's access log (`http.log.access`): `ts` is the log write (END) in epoch
+    /// seconds (or RFC 3339 with `time_format`), `duration` seconds, status `0` = the
+    /// client went away before the response (its request context was cancelled), `request.{remote_ip,client_ip,remote_port,method,uri,
+    /// proto,host,headers.*}`, `status`, `size`, `resp_headers.*`; on top of the defaults.
+    pub fn caddy() -> Self {
+        let mut m = JsonMapping::new();
+        // `map` puts each rule first: the last added has the highest priority.
+        let rules: [(&str, Kind); 11] = [
+            ("size", Kind::BodyBytes { dash_is_zero: false }),
+            ("status", Kind::Status),
+            ("request.host", Kind::Host),
+            ("request.proto", Kind::Protocol),
+            ("request.uri", Kind::Uri),
+            ("request.method", Kind::Method),
+            ("request.remote_port", Kind::RemotePort),
+            ("request.remote_ip", Kind::RemoteSocket),
+            ("request.client_ip", Kind::RemoteSocket),
+            ("duration", Kind::Duration(Unit::Seconds)),
+            ("ts", Kind::Time(TimeForm::Any, TimeIs::End)),
+        ];
+        for (k, kind) in rules {
+            m.rules.insert(0, (k.to_owned(), kind));
+        }
+        m.status_zero_is_abort = true;
+        m
     }
 
     /// A mapping with no rules and no header prefixes: only what [`JsonMapping::map`] adds.
     pub fn empty() -> Self {
-        JsonMapping { rules: Vec::new(), header_prefixes: false }
+        JsonMapping { rules: Vec::new(), header_prefixes: false, status_zero_is_abort: false }
     }
 
     /// Makes `key` feed `target`, ahead of every rule added before (so user rules beat
@@ -322,6 +351,7 @@ impl JsonMapping {
                 }
             }
         };
+        let obj = flatten(obj);
         let mut rec = LogRecord::empty(line_no);
         let mut st = Pending::default();
         let mut has_request = false;
@@ -346,6 +376,9 @@ impl JsonMapping {
             return Err(LineError::malformed(line_no, "no request fields (method, path or request)"));
         }
         st.finish(&mut rec)?;
+        if self.status_zero_is_abort && rec.status == Some(0) {
+            rec.client_aborted = true;
+        }
         Ok(rec)
     }
 
@@ -434,13 +467,54 @@ fn filled(kind: &Kind, rec: &LogRecord, st: &Pending<'_>) -> bool {
         Kind::ServerPort => rec.server_port.is_some(),
         Kind::ReqHeader(n) => rec.request_header(n).is_some(),
         Kind::RespHeader(n) => rec.response_header(n).is_some(),
-        Kind::IsArgs | Kind::Skip => true,
+        Kind::RequestBody => rec.request_body.is_some(),
+        Kind::RequestLength => rec.request_length.is_some(),
+        Kind::Connection => rec.connection.is_some(),
+        Kind::ConnectionRequests | Kind::KeepaliveRequests => rec.connection_requests.is_some(),
+        Kind::UpstreamAddr => rec.upstream_addr.is_some(),
+        Kind::DurationPart(_) => false,
+        Kind::ConnStatus | Kind::EdgeResult | Kind::IsArgs | Kind::Skip => true,
     }
+}
+
+/// Nested objects as dotted keys (`{"request":{"method":…}}` → `request.method`), two
+/// levels deep (Caddy's `request.headers.User-Agent`); deeper objects are dropped.
+fn flatten(obj: Map<String, Value>) -> Map<String, Value> {
+    if !obj.values().any(Value::is_object) {
+        return obj;
+    }
+    fn walk(prefix: &str, obj: Map<String, Value>, depth: u8, out: &mut Map<String, Value>) {
+        for (k, v) in obj {
+            let key = if prefix.is_empty() { k } else { format!("{prefix}.{k}") };
+            match v {
+                Value::Object(inner) if depth < 2 => walk(&key, inner, depth + 1, out),
+                Value::Object(_) => {}
+                v => {
+                    out.insert(key, v);
+                }
+            }
+        }
+    }
+    let mut out = Map::new();
+    walk("", obj, 0, &mut out);
+    out
+}
+
+/// The keys of a JSON line (nested ones dotted), or `None` when it is not a JSON object.
+pub(crate) fn keys(line: &str) -> Option<Vec<String>> {
+    let obj = serde_json::from_str::<Map<String, Value>>(line.trim()).ok()?;
+    Some(flatten(obj).keys().cloned().collect())
 }
 
 /// A header kind for a header-like key, if it is one.
 fn header_for_key(key: &str) -> Option<Kind> {
     let upper_start = |s: &str| s.bytes().next().is_some_and(|b| b.is_ascii_uppercase());
+    if let Some(h) = key.strip_prefix("request.headers.").filter(|h| !h.is_empty()) {
+        return Some(Kind::ReqHeader(header_kind_name(h)));
+    }
+    if let Some(h) = key.strip_prefix("resp_headers.").filter(|h| !h.is_empty()) {
+        return Some(Kind::RespHeader(header_kind_name(h)));
+    }
     if let Some(h) = key.strip_prefix("sent_http_") {
         return Some(Kind::RespHeader(header_kind_name(h)));
     }
@@ -471,7 +545,13 @@ pub(crate) fn flavor(line: &str) -> &'static str {
     let Ok(obj) = serde_json::from_str::<Map<String, Value>>(line.trim()) else {
         return "json";
     };
-    if obj.contains_key("StartUTC") || obj.contains_key("StartLocal") {
+    let caddy_logger =
+        obj.get("logger").and_then(Value::as_str).is_some_and(|l| l.starts_with("http.log.access"));
+    let nested_request =
+        obj.get("request").and_then(Value::as_object).is_some_and(|r| r.contains_key("method"));
+    if caddy_logger || nested_request {
+        "caddy"
+    } else if obj.contains_key("StartUTC") || obj.contains_key("StartLocal") {
         "traefik-json"
     } else if obj.contains_key("start_time") && obj.contains_key("response_code") {
         "envoy-json"

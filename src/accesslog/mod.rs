@@ -35,7 +35,11 @@
 //! detection guesses from the values (see [`LogFormat::detect`]).
 
 mod apache;
+mod aws;
+mod detect;
 mod envoy;
+mod haproxy;
+mod infer;
 mod json;
 mod nginx;
 pub mod pipeline;
@@ -43,10 +47,15 @@ mod reader;
 mod record;
 mod text;
 mod time;
+mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_formats;
 
+pub use detect::Detected;
+pub use haproxy::HaproxyFormat;
 pub use json::{JsonMapping, JsonTarget};
 pub use reader::{DEFAULT_MAX_LINE, LogReader, Sniffed};
 pub use record::{
@@ -96,11 +105,11 @@ pub const NAMES: &[&str] = &[
     "nginx-json",
     "envoy-json",
     "traefik-json",
+    "haproxy",
+    "caddy",
+    "aws-alb",
+    "cloudfront",
 ];
-
-/// Text-format candidates for detection, richest first.
-const DETECT_TEXT: &[&str] =
-    &["traefik", "nginx-main", "combined", "envoy", "tomcat-common-ms", "tomcat-common-T", "common"];
 
 /// A parsed log format.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +118,8 @@ pub enum LogFormat {
     Text(TextFormat),
     /// JSON objects, one per line, fields found by key.
     Json(JsonMapping),
+    /// HAProxy `option httplog` / `httpslog`, raw or syslog-framed.
+    Haproxy(HaproxyFormat),
 }
 
 impl LogFormat {
@@ -176,6 +187,12 @@ impl LogFormat {
             "envoy" => Self::envoy(ENVOY_DEFAULT).ok(),
             "traefik" => envoy::traefik().ok().map(LogFormat::Text),
             "json" | "nginx-json" | "envoy-json" | "traefik-json" => Some(Self::json(None)),
+            "aws-alb" | "alb" => aws::alb().ok().map(LogFormat::Text),
+            "cloudfront" | "aws-cloudfront" => aws::cloudfront().ok().map(LogFormat::Text),
+            "caddy" | "caddy-json" => Some(LogFormat::Json(JsonMapping::caddy())),
+            "haproxy" | "haproxy-httplog" | "haproxy-httpslog" => {
+                Some(LogFormat::Haproxy(HaproxyFormat::default()))
+            }
             _ => None,
         }
     }
@@ -200,6 +217,7 @@ impl LogFormat {
                 }
                 "envoy" => return Self::envoy(rest),
                 "json" => return Ok(Self::json(Some(JsonMapping::parse(rest)?))),
+                "haproxy" => return HaproxyFormat::parse(rest).map(LogFormat::Haproxy),
                 _ => {}
             }
         }
@@ -215,85 +233,12 @@ impl LogFormat {
         Err(FormatError::UnknownName(s.to_owned()))
     }
 
-    /// Detects a common format from the first non-empty lines of a log: JSON lines, or
-    /// the richest of `traefik`, `nginx-main`, `combined`, `envoy`, Tomcat's
-    /// `common` + `%D` / `%T`, `common` that parses ALL sample lines (a richer format
-    /// never matches a poorer line: a `combined` line lacks nothing `common` needs, but a
-    /// `common` line lacks the referer `combined` needs). If no candidate parses every
-    /// line, the one parsing the most wins when that is at least half of them (a
-    /// truncated first line after log rotation should not defeat detection).
-    ///
-    /// Tomcat `%D` is ms (≤ 9) or µs (10+); the unit is guessed from the sample: µs when
-    /// the median is 200 or more or any value reaches 10000 (an API call rarely takes
-    /// 10 s; a µs log of fast calls looks like a slow ms log only below 200), else ms.
-    /// Reading µs as ms would shift start times by 1000× the duration, reading ms as µs
-    /// only leaves the duration unsubtracted, hence the lean towards µs.
-    pub fn detect(first_lines: &[&str]) -> Option<(Self, &'static str)> {
-        let lines: Vec<&str> = first_lines
-            .iter()
-            .map(|l| l.trim_end_matches(['\r', '\n']))
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        let n = lines.len();
-        if n == 0 {
-            return None;
-        }
-        let count = |f: &LogFormat| {
-            lines.iter().enumerate().filter(|(i, l)| f.parse_line(l, *i as u64 + 1).is_ok()).count()
-        };
-        let json_like = lines.iter().filter(|l| l.trim_start().starts_with('{')).count();
-        if json_like * 2 >= n {
-            let f = Self::json(None);
-            let ok = count(&f);
-            if ok > 0 && ok * 2 >= n {
-                let first_ok = lines.iter().find(|l| f.parse_line(l, 1).is_ok()).copied().unwrap_or("");
-                return Some((f, json::flavor(first_ok)));
-            }
-            return None;
-        }
-        let mut best: Option<(usize, &'static str, LogFormat)> = None;
-        for &name in DETECT_TEXT {
-            let Some(f) = Self::named(name) else { continue };
-            let ok = count(&f);
-            if ok == n {
-                return Some(Self::finish_detect(f, name, &lines));
-            }
-            if best.as_ref().is_none_or(|(b, _, _)| ok > *b) {
-                best = Some((ok, name, f));
-            }
-        }
-        match best {
-            Some((ok, name, f)) if ok > 0 && ok * 2 >= n => Some(Self::finish_detect(f, name, &lines)),
-            _ => None,
-        }
-    }
-
-    /// Picks the `%D` unit for a detected Tomcat `common` + `%D` log.
-    fn finish_detect(f: LogFormat, name: &'static str, lines: &[&str]) -> (LogFormat, &'static str) {
-        if name != "tomcat-common-ms" {
-            return (f, name);
-        }
-        // Parsed as ms: request_time × 1000 is the logged number.
-        let mut values: Vec<f64> =
-            lines.iter().filter_map(|l| f.parse_line(l, 1).ok()?.request_time).map(|s| s * 1000.0).collect();
-        values.sort_by(f64::total_cmp);
-        let median = values.get(values.len() / 2).copied().unwrap_or(0.0);
-        let max = values.last().copied().unwrap_or(0.0);
-        if median >= 200.0 || max >= 10_000.0 {
-            match Self::named("tomcat-common-us") {
-                Some(us) => (us, "tomcat-common-us"),
-                None => (f, name),
-            }
-        } else {
-            (f, name)
-        }
-    }
-
     /// Parses one line (without its line terminator).
     pub fn parse_line(&self, line: &str, line_no: u64) -> Result<LogRecord, LineError> {
         match self {
             LogFormat::Text(t) => t.parse_line(line, line_no),
             LogFormat::Json(j) => j.parse_line(line, line_no),
+            LogFormat::Haproxy(h) => h.parse_line(line, line_no),
         }
     }
 
@@ -304,6 +249,10 @@ impl LogFormat {
                                    time_iso8601/time_local/msec (end, minus request_time), \
                                    or @timestamp/timestamp/time/ts (as logged)"
                 .to_owned(),
+            LogFormat::Haproxy(h) => format!(
+                "HAProxy httplog ({}); time: [%tr] = request start (local time, read as UTC); duration: Ta in ms",
+                h.spec()
+            ),
             LogFormat::Text(t) => {
                 let (times, durs) = (t.time_fields(), t.duration_fields());
                 let times: Vec<String> = times

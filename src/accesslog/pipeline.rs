@@ -16,7 +16,7 @@ use thiserror::Error;
 
 use crate::accesslog::{LogFormat, LogReader, LogRecord};
 use crate::diag::{Diagnostics, WarningKind};
-use crate::exchange::{Body, Exchange, Flags, Head, InputId, Message, Origin, Timestamp};
+use crate::exchange::{Body, Exchange, Flags, Head, InputId, Logged, Message, Origin, Timestamp};
 
 /// Access-log options.
 #[derive(Clone, Debug)]
@@ -61,6 +61,25 @@ pub enum LogError {
         "not a capture, and no access-log format matches its first lines; pass --log-format (a name such as combined, common, json, or your nginx log_format / Apache LogFormat string)"
     )]
     Undetected,
+    /// JSON lines, but no key says method, path or time.
+    #[error(
+        "JSON lines whose fields are not an access log's (found: {0}); pass --log-format json:method=KEY,uri=KEY,time=KEY,status=KEY,…"
+    )]
+    JsonUnmapped(String),
+    /// Not one line could be read with the format.
+    #[error(
+        "none of the {lines} lines matches the log format {format} (line {first}: {reason}); pass --log-format"
+    )]
+    NothingRead {
+        /// Lines read.
+        lines: u64,
+        /// The format used.
+        format: String,
+        /// The first line's number.
+        first: u64,
+        /// Why it did not match.
+        reason: String,
+    },
     /// Reading failed.
     #[error("read error: {0}")]
     Io(#[from] std::io::Error),
@@ -86,9 +105,14 @@ pub fn log_exchanges<R: BufRead>(
         Some(spec) => {
             (LogFormat::parse_spec(spec).map_err(|e| LogError::Format(e.to_string()))?, spec.clone())
         }
-        None => match sniffed.detect() {
-            Some((f, n)) => (f, n.to_string()),
-            None => return Err(LogError::Undetected),
+        None => match sniffed.detect_spec() {
+            Some(d) => (d.format, d.spec),
+            None => {
+                return Err(match sniffed.json_keys() {
+                    Some(keys) => LogError::JsonUnmapped(keys.join(", ")),
+                    None => LogError::Undetected,
+                });
+            }
         },
     };
     let mut summary = LogSummary { format: format_name, ..LogSummary::default() };
@@ -99,12 +123,16 @@ pub fn log_exchanges<R: BufRead>(
     // started before it.
     let mut released = i64::MIN;
     let mut late: Option<(u64, u64)> = None; // (count, first line)
-    for item in sniffed.into_reader(format) {
+    let mut first_error: Option<(u64, String)> = None;
+    let mut reader = sniffed.into_reader(format);
+    while let Some(item) = reader.next() {
         summary.lines += 1;
+        summary.bytes = reader.bytes_read();
         let rec = match item {
             Ok(r) => r,
             Err(e) => {
                 summary.malformed += 1;
+                first_error.get_or_insert_with(|| (e.line, e.reason.clone()));
                 diag.warn(
                     WarningKind::MalformedLogLine,
                     input,
@@ -115,7 +143,6 @@ pub fn log_exchanges<R: BufRead>(
                 continue;
             }
         };
-        summary.bytes += rec.uri.len() as u64 + 64;
         summary.first = Some(summary.first.map_or(rec.time, |f| f.min(rec.time)));
         summary.last = Some(summary.last.map_or(rec.time, |l| l.max(rec.time)));
         newest = newest.max(rec.time.0);
@@ -151,6 +178,10 @@ pub fn log_exchanges<R: BufRead>(
     }
     while let Some(p) = heap.pop() {
         emit(*p.0.ex);
+    }
+    summary.bytes = reader.bytes_read();
+    if let Some((first, reason)) = first_error.filter(|_| summary.malformed == summary.lines) {
+        return Err(LogError::NothingRead { lines: summary.lines, format: summary.format, first, reason });
     }
     Ok(summary)
 }
@@ -222,7 +253,7 @@ pub fn to_exchange(rec: &LogRecord, input: InputId) -> Exchange {
         end_ts: rec.time,
         origin,
         end_origin: origin,
-        body: Body::default(),
+        body: request_body(rec),
     };
     let response = rec.status.filter(|s| *s >= 100 && !means_no_response(*s)).map(|status| {
         let rh: Vec<(&str, &str)> =
@@ -250,7 +281,29 @@ pub fn to_exchange(rec: &LogRecord, input: InputId) -> Exchange {
         interim: Vec::new(),
         flags,
         wire: crate::exchange::Wire::default(),
-        logged: None,
+        logged: Some(Box::new(logged(rec))),
+    }
+}
+
+/// The logged request body (`$request_body`) as the request's body, so the call key of a
+/// format that logs bodies is complete; empty when the format logs none.
+fn request_body(rec: &LogRecord) -> Body {
+    match rec.request_body.as_deref() {
+        Some(b) => Body { data: b.as_bytes().to_vec(), len: b.len() as u64, ..Body::default() },
+        None => Body::default(),
+    }
+}
+
+/// What the line showed beyond the two heads.
+pub fn logged(rec: &LogRecord) -> Logged {
+    Logged {
+        body: rec.body_logged,
+        request_length: rec.request_length,
+        connection: rec.connection,
+        connection_requests: rec.connection_requests,
+        upstream_addr: rec.upstream_addr.as_deref().map(Box::from),
+        upstream_status: rec.upstream_status.as_deref().map(Box::from),
+        client_aborted: rec.client_aborted || rec.status == Some(499),
     }
 }
 
@@ -280,6 +333,42 @@ mod tests {
             assert!(e.flags.has(Flags::NO_RESPONSE));
         }
         assert_eq!(ex[2].status(), Some(400));
+    }
+
+    #[test]
+    fn logged_facts_and_bytes_read() {
+        let fmt = r#"nginx:$msec "$request" $status $request_time $request_length $connection $connection_requests "$upstream_addr" "$upstream_status" "$request_body""#;
+        let log = concat!(
+            "1700000002.100 \"POST /a HTTP/1.1\" 200 0.050 420 17 3 \"10.0.0.1:80, 10.0.0.2:80\" \"502, 200\" \"{\\x22jobId\\x22:11}\"\n",
+            "\n",
+            "1700000003.100 \"POST /a HTTP/1.1\" 499 0.050 420 18 1 \"-\" \"-\" \"-\"\n",
+        );
+        let mut out = Vec::new();
+        let mut diag = Diagnostics::default();
+        let opts = LogOptions { format: Some(fmt.to_string()), ..LogOptions::default() };
+        let s = log_exchanges(log.as_bytes(), 0, "t", &opts, &mut diag, &mut |e| out.push(e)).unwrap();
+        assert_eq!(s.bytes, log.len() as u64, "every byte read, blank lines and terminators too");
+        let l = out[0].logged.as_deref().unwrap();
+        assert!(l.body && !l.client_aborted);
+        assert_eq!((l.request_length, l.connection, l.connection_requests), (Some(420), Some(17), Some(3)));
+        assert_eq!(l.upstream_addr.as_deref(), Some("10.0.0.1:80, 10.0.0.2:80"));
+        assert_eq!(l.upstream_status.as_deref(), Some("502, 200"));
+        assert_eq!(out[0].request.as_ref().unwrap().body.data, br#"{"jobId":11}"#);
+        let l = out[1].logged.as_deref().unwrap();
+        assert!(l.body && l.client_aborted && l.upstream_addr.is_none());
+        assert!(out[1].request.as_ref().unwrap().body.data.is_empty());
+    }
+
+    #[test]
+    fn a_log_read_as_nothing_is_an_error() {
+        let mut diag = Diagnostics::default();
+        let opts = LogOptions { format: Some("combined".into()), ..LogOptions::default() };
+        let e = log_exchanges(&b"a\nb\n"[..], 0, "t", &opts, &mut diag, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().starts_with("none of the 2 lines matches"), "{e}");
+        let opts = LogOptions::default();
+        let e =
+            log_exchanges(&b"{\"a\":1}\n{\"a\":2}\n"[..], 0, "t", &opts, &mut diag, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("(found: a)"), "{e}");
     }
 
     #[test]

@@ -30,7 +30,8 @@ enum Raw {
 
 /// Reads physical lines from `inner` into `buf` (without the terminator), at most `max`
 /// bytes; the rest of a longer line is consumed and dropped.
-fn read_line<R: BufRead>(inner: &mut R, buf: &mut Vec<u8>, max: usize) -> io::Result<Raw> {
+/// Adds the bytes consumed (terminators included) to `read`.
+fn read_line<R: BufRead>(inner: &mut R, buf: &mut Vec<u8>, max: usize, read: &mut u64) -> io::Result<Raw> {
     buf.clear();
     let mut total = 0usize;
     let mut seen_any = false;
@@ -62,6 +63,7 @@ fn read_line<R: BufRead>(inner: &mut R, buf: &mut Vec<u8>, max: usize) -> io::Re
             buf.shrink_to(64 * 1024);
         }
         inner.consume(consumed);
+        *read += consumed as u64;
         if done {
             return Ok(if total > max { Raw::TooLong } else { Raw::Line });
         }
@@ -73,8 +75,10 @@ fn strip_cr(buf: &[u8]) -> &[u8] {
     buf.strip_suffix(b"\r").unwrap_or(buf)
 }
 
+/// Blank, or a line that describes the log rather than being an entry (CloudFront's
+/// `#Version:` / `#Fields:`): skipped, still counted for line numbers.
 fn is_blank(b: &[u8]) -> bool {
-    b.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c'))
+    b.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c')) || super::detect::is_directive(b)
 }
 
 /// An iterator of records from an access log, in file order.
@@ -86,6 +90,7 @@ pub struct LogReader<R> {
     max_line: usize,
     pending: VecDeque<(u64, Vec<u8>)>,
     done: bool,
+    bytes: u64,
 }
 
 impl<R: BufRead> LogReader<R> {
@@ -99,6 +104,7 @@ impl<R: BufRead> LogReader<R> {
             max_line: DEFAULT_MAX_LINE,
             pending: VecDeque::new(),
             done: false,
+            bytes: 0,
         }
     }
 
@@ -113,14 +119,21 @@ impl<R: BufRead> LogReader<R> {
         &self.format
     }
 
+    /// Bytes read from the input so far (after decompression), line terminators and
+    /// skipped lines included.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
     /// Reads up to `n` non-blank lines ahead (for [`LogFormat::detect`]); the returned
     /// [`Sniffed`] replays them before the rest of the input.
     pub fn sniff(mut inner: R, n: usize) -> io::Result<Sniffed<R>> {
         let mut lines = Vec::new();
         let mut buf = Vec::new();
         let mut line_no = 0u64;
+        let mut bytes = 0u64;
         while lines.len() < n {
-            match read_line(&mut inner, &mut buf, DEFAULT_MAX_LINE)? {
+            match read_line(&mut inner, &mut buf, DEFAULT_MAX_LINE, &mut bytes)? {
                 Raw::Eof => break,
                 Raw::TooLong => {
                     line_no += 1;
@@ -136,7 +149,7 @@ impl<R: BufRead> LogReader<R> {
                 }
             }
         }
-        Ok(Sniffed { inner, lines, line_no })
+        Ok(Sniffed { inner, lines, line_no, bytes })
     }
 
     /// Fills `self.buf` with the next non-blank line and gives its number; `None` at the
@@ -153,7 +166,7 @@ impl<R: BufRead> LogReader<R> {
             if self.done {
                 return None;
             }
-            match read_line(&mut self.inner, &mut self.buf, self.max_line) {
+            match read_line(&mut self.inner, &mut self.buf, self.max_line, &mut self.bytes) {
                 Ok(Raw::Eof) => {
                     self.done = true;
                     return None;
@@ -210,6 +223,7 @@ pub struct Sniffed<R> {
     /// (line number, content; `None` for a line over the cap).
     lines: Vec<(u64, Option<Vec<u8>>)>,
     line_no: u64,
+    bytes: u64,
 }
 
 impl<R: BufRead> Sniffed<R> {
@@ -224,9 +238,21 @@ impl<R: BufRead> Sniffed<R> {
 
     /// Detects the format from the sample ([`LogFormat::detect`]).
     pub fn detect(&self) -> Option<(LogFormat, &'static str)> {
+        self.detect_spec().map(|d| (d.format, d.name))
+    }
+
+    /// Detects the format from the sample, with its spec ([`LogFormat::detect_spec`]).
+    pub fn detect_spec(&self) -> Option<super::Detected> {
         let sample = self.sample();
         let refs: Vec<&str> = sample.iter().map(String::as_str).collect();
-        LogFormat::detect(&refs)
+        LogFormat::detect_spec(&refs)
+    }
+
+    /// The keys of the first JSON line of the sample ([`LogFormat::json_keys`]).
+    pub fn json_keys(&self) -> Option<Vec<String>> {
+        let sample = self.sample();
+        let refs: Vec<&str> = sample.iter().map(String::as_str).collect();
+        LogFormat::json_keys(&refs)
     }
 
     /// A reader that yields the sampled lines first, then the rest of the input.
@@ -235,6 +261,7 @@ impl<R: BufRead> Sniffed<R> {
         r.pending = self.lines.into_iter().map(|(n, l)| (n, l.unwrap_or_default())).collect();
         // Lines after the sample continue its numbering.
         r.line_no = self.line_no;
+        r.bytes = self.bytes;
         r
     }
 }

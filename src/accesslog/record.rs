@@ -92,6 +92,25 @@ pub struct LogRecord {
     /// Logged response headers (`$sent_http_*`, `%{X}o`), canonical names, exact values; a
     /// header the format logs but the response did not carry (`-`) is present and empty.
     pub response_headers: Vec<(String, String)>,
+    /// The format logs request bodies (`$request_body`), whatever this line's value.
+    pub body_logged: bool,
+    /// The request body as logged (unescaped); `None` when empty (`-`) or not logged.
+    pub request_body: Option<String>,
+    /// Request bytes, head and body (`$request_length`, Apache `%I`, ALB `received_bytes`,
+    /// CloudFront `cs-bytes`).
+    pub request_length: Option<u64>,
+    /// Connection serial number (`$connection`).
+    pub connection: Option<u64>,
+    /// 1-based position of the request on its connection (`$connection_requests`; Apache
+    /// `%k` + 1).
+    pub connection_requests: Option<u32>,
+    /// Upstream address(es) (`$upstream_addr`, HAProxy `backend/server`, ALB `target:port`).
+    pub upstream_addr: Option<String>,
+    /// The log says the client went away before the response: nginx 499, Apache `%X` = `X`,
+    /// a HAProxy termination state starting with `C`, ALB 460, CloudFront `ClientCommError`.
+    pub client_aborted: bool,
+    /// HAProxy's termination state (`----`, `CD--`, `sH--` …) as logged.
+    pub termination: Option<String>,
 }
 
 impl LogRecord {
@@ -117,6 +136,14 @@ impl LogRecord {
             server_port: None,
             request_headers: Vec::new(),
             response_headers: Vec::new(),
+            body_logged: false,
+            request_body: None,
+            request_length: None,
+            connection: None,
+            connection_requests: None,
+            upstream_addr: None,
+            client_aborted: false,
+            termination: None,
         }
     }
 

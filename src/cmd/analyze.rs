@@ -177,6 +177,14 @@ fn print_summary(r: &RunResult, twice: &BTreeMap<Label, u64>, args: &Args, start
         let t = twice.get(&label).map(|t| t.to_string()).unwrap_or_default();
         eprintln!("  {:<20} {:>8} {:>15}", label.name(), n, t);
     }
+    if args.out.verbose {
+        // The format each log was read with, as `--log-format` takes it back.
+        for i in &r.inputs {
+            if let Some(f) = &i.format {
+                eprintln!("  log format of {}: --log-format '{}'", i.name, f.replace('\'', "'\\''"));
+            }
+        }
+    }
     let warnings: Vec<String> = r.diagnostics.counts().map(|(k, n)| format!("{k} {n}")).collect();
     if !warnings.is_empty() {
         let hint = if args.out.verbose { "" } else { " (-v lists them)" };

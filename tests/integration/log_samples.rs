@@ -44,13 +44,13 @@ const SAMPLES: &[Sample] = &[
     Sample {
         name: "nginx-rich-v5-510-auth-off",
         format: Some(RICH),
-        detected: Some("combined"),
+        detected: Some("inferred"),
         deviations: &[],
     },
     Sample {
         name: "nginx-rich-v5-timeout-failover",
         format: Some(RICH),
-        detected: Some("combined"),
+        detected: Some("inferred"),
         deviations: &[],
     },
     Sample { name: "nginx-json-v5-two-apps", format: None, detected: Some("nginx-json"), deviations: &[] },
@@ -135,7 +135,8 @@ fn reports_equal_the_expected_reports() {
 }
 
 /// The first lines of every sample are recognised; where the sample needs no
-/// `--log-format`, detection is what the other tests use. The Tomcat sample gives the same
+/// `--log-format`, detection is what the other tests use; the rich nginx format is
+/// inferred from the lines and gives the report its `log_format` gives. The Tomcat sample gives the same
 /// report detected (`%D` unit guessed from the values) as with its pattern.
 #[test]
 fn sample_formats_are_detected() {
@@ -144,6 +145,11 @@ fn sample_formats_are_detected() {
         let lines: Vec<&str> = text.lines().take(20).collect();
         let got = LogFormat::detect(&lines).map(|(_, n)| n);
         assert_eq!(got, s.detected, "{}", s.name);
+        // An inferred custom format reads the log as its own log_format does.
+        if let (Some("inferred"), Some(f)) = (got, s.format) {
+            let p = path(s.name, "log");
+            assert_eq!(analyze(&[&p], None).1, analyze(&[&p], Some(f)).1, "{}", s.name);
+        }
     }
     let tomcat = path("tomcat-v5-510-auth-off", "log");
     assert_eq!(analyze(&[&tomcat], None).1, analyze(&[&tomcat], Some(TOMCAT)).1);

@@ -22,12 +22,16 @@ mod limits; // the hostile-input resource limits, scaled down
 // Diagnosis on real traffic.
 mod live_traffic; // fresh simulator traffic recorded with tcpdump
 mod samples; // the bundled samples, row by row
-mod sim_smoke;
-mod wire_live; // connection facts on real loopback traffic (curl timeout, urllib3 re-send) // the traffic simulator itself
+mod sim_smoke; // the traffic simulator itself
+mod wire_live; // connection facts on real loopback traffic (curl timeout, urllib3 re-send)
 
 // Access logs.
+mod apache_logs; // a real Apache httpd in front of the simulator
+mod caddy_logs; // a real Caddy in front of the simulator, JSON logs
+mod haproxy_logs; // a real HAProxy in front of the simulator, raw and syslog-framed
 mod log_samples; // the bundled nginx log samples
 mod nginx_logs; // a real nginx in front of the simulator
+mod proxy_logs; // harness shared by the real-proxy log tests
 
 // Reports and secrets.
 mod formula_injection; // no CSV cell starts a formula
