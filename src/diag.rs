@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::exchange::{InputId, Origin};
 
-/// The kinds of warning, as listed in DESIGN section 6 (plus a few the inputs need).
+/// The kinds of warning, as listed in docs/report-format.md (plus a few the inputs need).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WarningKind {

@@ -32,7 +32,7 @@ pub enum CallKind {
     Read,
 }
 
-/// How a call ended (DESIGN section 4).
+/// How a call ended (docs/labels.md, Definitions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {

@@ -1,4 +1,4 @@
-//! The one redaction layer every output passes through (DESIGN section 6, "Secrets").
+//! The one redaction layer every output passes through (docs/report-format.md, "Secrets").
 //!
 //! Reports are attached to public bug reports, so no token, password, cookie or key may
 //! appear in clear, and there is no switch to turn this off. What stays visible is what a

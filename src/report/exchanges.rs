@@ -1,6 +1,6 @@
 //! The `dupcall exchanges` CSV: one row per HTTP exchange, in request order.
 //!
-//! Columns (DESIGN section 6), exactly:
+//! Columns (docs/report-format.md), exactly:
 //! `id,conn,client,server,req_time,resp_time,method,uri,host,status,req_body_bytes,`
 //! `resp_body_bytes,complete,req_frame,resp_frame,source`.
 

@@ -1,6 +1,6 @@
 //! The `dupcall analyze` CSV: one row per mutation and auth call (reads with `--all`).
 //!
-//! Columns (DESIGN section 6), exactly:
+//! Columns (docs/report-format.md), exactly:
 //! `id,time,caller,client,server,method,path,query,call_key,status,outcome,label,repeat_of,`
 //! `refresh_id,gap_ms,double_execution,confidence,evidence,source`.
 

@@ -1,4 +1,4 @@
-//! Error messages for inputs that cannot be analysed (DESIGN 6): one clear sentence naming
+//! Error messages for inputs that cannot be analysed (docs/report-format.md, exit codes): one clear sentence naming
 //! the file and what to do, exit code 1 for an unreadable input (the other inputs of the
 //! run are still analysed) and 2 for a usage error (a broken profile).
 

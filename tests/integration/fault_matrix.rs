@@ -20,7 +20,7 @@
 //! exchange is, or when its decision rests on a touched row (its `repeat_of` or `refresh_id`,
 //! in the clean or the damaged run, is touched), transitively.
 //!
-//! **Checks**, per sample and fault: no panic and exit code 0 (DESIGN 6: damaged but
+//! **Checks**, per sample and fault: no panic and exit code 0 (docs/report-format.md: damaged but
 //! readable input); every untouched row is unchanged (label, outcome, the row it repeats,
 //! double execution, confidence); a touched row either kept its clean label or is flagged:
 //! `ambiguous`, `confidence=inferred`, or its exchange is `complete=no` in `dupcall

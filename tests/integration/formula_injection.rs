@@ -1,4 +1,4 @@
-//! No CSV cell can start a spreadsheet formula (OWASP "CSV Injection", DESIGN section 6).
+//! No CSV cell can start a spreadsheet formula (OWASP "CSV Injection", docs/report-format.md).
 //!
 //! Hostile values reach the reports through every column that carries traffic: request
 //! targets (`=1+1`, `+SUM(1)`, `-2+3`, `@SUM(1)`, `/=cmd|'/C calc'!A0`), queries starting

@@ -1,4 +1,4 @@
-//! No secret reaches any output (DESIGN section 6, "Secrets").
+//! No secret reaches any output (docs/report-format.md, "Secrets").
 //!
 //! Every output format (`analyze` as CSV, JSON and Markdown, to stdout and to `-o` files,
 //! with and without `-v`, with each profile; `dupcall exchanges`) runs over every bundled

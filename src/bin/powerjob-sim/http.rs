@@ -346,7 +346,7 @@ pub fn parse_form(body: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The canonical form of a body, as DESIGN section 4 defines it for the call key:
+/// The canonical form of a body, as docs/labels.md defines it for the call key:
 /// form parameters sorted, JSON with sorted keys and no whitespace; anything else as is.
 pub fn canonical_body(content_type: Option<&str>, body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);

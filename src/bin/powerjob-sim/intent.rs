@@ -2,7 +2,7 @@
 //!
 //! One record per HTTP request a client actually wrote to a connection, in send order (the
 //! sequence number is taken and the bytes are written under one lock). The label follows
-//! DESIGN section 4 from what the client or the application knows when it sends:
+//! docs/labels.md from what the client or the application knows when it sends:
 //!
 //! - the client library re-sent after a refresh → `auto-refresh-retry`;
 //! - the client library re-sent after an error or timeout → `error-retry`;
@@ -31,7 +31,7 @@ pub enum Role {
     Read,
 }
 
-/// The outcome of one attempt as the client saw it (DESIGN section 4 vocabulary).
+/// The outcome of one attempt as the client saw it (docs/labels.md vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// 2xx and success, with whatever marker the client requires.
@@ -51,7 +51,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The DESIGN spelling.
+    /// The spelling of docs/labels.md.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -126,7 +126,7 @@ pub struct IntentRecord {
     pub body: String,
     /// `auth`, `mutation` or `read`.
     pub role: Role,
-    /// The expected DESIGN label (`auth` for auth calls, null for reads).
+    /// The expected label (docs/labels.md) (`auth` for auth calls, null for reads).
     pub expect_label: Option<&'static str>,
     /// Sequence number of the earlier attempt this one repeats.
     pub expect_repeat_of: Option<u64>,

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// PowerJob OpenAPI calls with a side effect (DESIGN section 2).
+/// PowerJob OpenAPI calls with a side effect (docs/powerjob.md).
 pub const MUTATIONS: &[&str] = &[
     "saveJob",
     "copyJob",
