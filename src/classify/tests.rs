@@ -282,11 +282,11 @@ fn uri_helpers() {
     assert_eq!(split_uri("http://host:80/x/y?q"), ("/x/y", Some("q")));
     assert_eq!(split_uri("http://host"), ("/", None));
     let mut squashed = String::from("GET ");
-    squash_slashes_into("//a///b/", &mut squashed);
+    super::callkey::squash_slashes_into("//a///b/", &mut squashed);
     assert_eq!(squashed, "GET /a/b/");
-    assert_eq!(percent_decode("a%20b+c%zz%4"), "a b c%zz%4");
+    assert_eq!(crate::http::form::form_decode_str("a%20b+c%zz%4"), "a b c%zz%4");
     assert_eq!(
-        form_pairs("a=1&&b&c=%3D"),
+        crate::http::form::form_pairs("a=1&&b&c=%3D"),
         vec![("a".into(), "1".into()), ("b".into(), "".into()), ("c".into(), "=".into())]
     );
 }

@@ -9,6 +9,7 @@
 pub mod body;
 pub mod conn;
 pub mod decode;
+pub mod form;
 pub mod head;
 pub mod order;
 pub mod sniff;

@@ -45,6 +45,8 @@ mod tests;
 mod text;
 
 use std::borrow::Cow;
+
+use crate::http::form::form_decode;
 use std::fmt;
 use std::io::Read;
 
@@ -552,31 +554,6 @@ fn split_authority(path: &str) -> (String, &str) {
         None => authority.to_owned(),
     };
     (format!("{}{host}", &path[..start]), &path[end..])
-}
-
-/// `application/x-www-form-urlencoded` decoding: `+` is a space, bad `%` escapes stay.
-fn form_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |k: usize| b.get(k).and_then(|c| char::from(*c).to_digit(16));
-        match (b[i], hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 /// Percent-encodes the characters that would change a query's structure.
