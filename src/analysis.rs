@@ -86,8 +86,6 @@ pub struct ReadOptions {
     pub logs: LogOptions,
     /// Called with every warning as it happens (`-v`).
     pub echo: Option<fn(&crate::diag::Warning)>,
-    /// Refuse access logs (for `dupcall exchanges`).
-    pub captures_only: bool,
     /// Every byte read from the input files is added here (for a progress bar).
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
@@ -240,7 +238,6 @@ pub fn run(
         pipeline: opts.pipeline,
         logs: opts.logs.clone(),
         echo: opts.echo,
-        captures_only: false,
         progress: opts.progress.clone(),
     };
     thread::scope(|scope| {

@@ -42,7 +42,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         pipeline: opts,
         logs: Default::default(),
         echo: if args.out.verbose { Some(echo_warning) } else { None },
-        captures_only: true,
         progress: None,
     };
     let progress = Progress::start(&args.inputs, args.out.quiet);
