@@ -12,15 +12,19 @@ use crate::exchange::Close;
 
 use super::row::Cause;
 
-pub(super) fn idempotency_differs(f: &Facts) -> String {
-    let (k1, k2) = (f.p.idempotency_key().unwrap_or(""), f.m.idempotency_key.as_deref().unwrap_or(""));
+/// "Repeats #P {how}: {meaning}; #P {outcome}{double}." — the sentence of the marker rows.
+fn marker_sentence(f: &Facts, how: &str, meaning: &str) -> String {
+    let pid = f.p.id;
     format!(
-        "Repeats #{} with a different Idempotency-Key ({k2} vs {k1}): the application sent two calls; #{} {}{}.",
-        f.p.id,
-        f.p.id,
+        "Repeats #{pid} {how}: {meaning}; #{pid} {}{}.",
         outcome_words(f.s, f.p),
         double_words(f.p_double())
     )
+}
+
+pub(super) fn idempotency_differs(f: &Facts) -> String {
+    let (k1, k2) = (f.p.idempotency_key().unwrap_or(""), f.m.idempotency_key.as_deref().unwrap_or(""));
+    marker_sentence(f, &format!("with a different Idempotency-Key ({k2} vs {k1})"), "the application sent two calls")
 }
 
 pub(super) fn log_marker_case(f: &Facts) -> String {
@@ -102,24 +106,12 @@ pub(super) fn refresh_not_captured(f: &Facts) -> String {
 }
 
 pub(super) fn same_idempotency_key(f: &Facts) -> String {
-    format!(
-        "Repeats #{} with the same Idempotency-Key: the client retried; #{} {}{}.",
-        f.p.id,
-        f.p.id,
-        outcome_words(f.s, f.p),
-        double_words(f.p_double())
-    )
+    marker_sentence(f, "with the same Idempotency-Key", "the client retried")
 }
 
 pub(super) fn attempt_marker(f: &Facts) -> String {
     let (header, n) = f.m.attempt.clone().unwrap_or_default();
-    format!(
-        "Repeats #{} as attempt {n} ({header}): a proxy or library retried; #{} {}{}.",
-        f.p.id,
-        f.p.id,
-        outcome_words(f.s, f.p),
-        double_words(f.p_double())
-    )
+    marker_sentence(f, &format!("as attempt {n} ({header})"), "a proxy or library retried")
 }
 
 pub(super) fn response_unreadable(f: &Facts) -> String {
