@@ -129,7 +129,9 @@ impl ExchangeStream {
             handles.push(thread::spawn(move || read_input(i as InputId, &path, &opts, tx)));
         }
         let mut diagnostics = Diagnostics::default();
+        diagnostics.echo = opts.echo;
         opts.keys.warn_into(&mut diagnostics);
+        diagnostics.echo = None;
         ExchangeStream {
             receivers,
             handles,

@@ -195,12 +195,19 @@ impl TlsLayer {
         }
     }
 
-    /// Warns once when a connection's status says it is not (or no longer) read.
-    fn check(&mut self, st: &mut TlsState, info: &ConnInfo, diag: &mut Diagnostics) {
-        if st.s.status == Status::Decrypting && !st.counted {
+    /// Counts a connection as decrypted (once) and remembers it to mark its exchanges.
+    fn count_decrypted(&mut self, st: &mut TlsState, info: &ConnInfo) {
+        if !st.counted {
             st.counted = true;
             self.stats.decrypted += 1;
             self.decrypted.insert(info.id, st.s.version);
+        }
+    }
+
+    /// Warns once when a connection's status says it is not (or no longer) read.
+    fn check(&mut self, st: &mut TlsState, info: &ConnInfo, diag: &mut Diagnostics) {
+        if st.s.plain_bytes > 0 {
+            self.count_decrypted(st, info);
         }
         if st.warned {
             return;
@@ -210,7 +217,13 @@ impl TlsLayer {
             Status::Failed(why) => {
                 st.warned = true;
                 self.stats.undecrypted += 1;
-                let detail = format!("TLS connection to {server} not decrypted: {}", why.text());
+                let mut detail = format!("TLS connection to {server} not decrypted: {}", why.text());
+                let known = self.run.len() + self.capture.len();
+                if *why == session::Why::NoKeys && known > 0 {
+                    detail.push_str(&format!(
+                        "; the key logs hold secrets of {known} other connections (a key log of another capture?)"
+                    ));
+                }
                 diag.warn(WarningKind::TlsNotDecrypted, self.input, None, Some(info.id), detail);
                 let key = (server, why.short());
                 if self.groups.len() < MAX_GROUPS || self.groups.contains_key(&key) {
@@ -407,8 +420,11 @@ impl<H: StreamHandler> StreamHandler for Wrapped<'_, H> {
     ) {
         if let Mode::Tls(st) = &mut conn.mode {
             st.s.finish();
+            if matches!(st.s.status, Status::Decrypting | Status::OtherProtocol(_)) {
+                self.layer.count_decrypted(st, info);
+            }
             self.layer.check(st, info, diag);
-            if st.s.bad_records > 0 && st.counted {
+            if st.s.bad_records > 0 && st.s.status == Status::Decrypting {
                 let server = server_label(&st.s, if st.swapped { info.client } else { info.server });
                 diag.warn(
                     WarningKind::TlsRecord,

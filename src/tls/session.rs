@@ -342,6 +342,9 @@ impl Session {
             match ty {
                 HANDSHAKE => self.clear_handshake(side, body, keys),
                 ALERT => {}
+                // After a ClientHello: 0-RTT early data (not decrypted), or a record that
+                // overtook the ServerHello in the capture; skipped.
+                _ if self.client_random.is_some() => {}
                 _ => self.fail(Why::MissingHandshake),
             }
             return;
