@@ -21,7 +21,8 @@ mod limits; // the hostile-input resource limits, scaled down
 // Diagnosis on real traffic.
 mod live_traffic; // fresh simulator traffic recorded with tcpdump
 mod samples; // the bundled samples, row by row
-mod sim_smoke; // the traffic simulator itself
+mod sim_smoke;
+mod tls; // HTTPS from a real nginx decrypted with key logs, against tshark // the traffic simulator itself
 
 // Access logs.
 mod log_samples; // the bundled nginx log samples
