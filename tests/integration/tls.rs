@@ -14,6 +14,7 @@
 //! test fails without them unless DUPCALL_SKIP_TLS=1 is set. nginx and tcpdump are stopped
 //! by PID when the test ends, also when an assertion fails.
 
+use crate::common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -339,6 +340,9 @@ fn https_decrypts_like_tshark_with_every_key_source_and_warns_otherwise() {
     assert_eq!(treq.values().sum::<i64>(), 15, "tshark's reading: {treq:#?}");
     let out = dupcall(&["exchanges", pcap, "--keylog", keys, "-v"]);
     let (req, resp) = dupcall_messages(&out.stdout);
+    let versions = common::rows(&out.stdout).iter().map(|r| r["tls"].clone()).collect::<Vec<_>>();
+    assert_eq!(versions.iter().filter(|v| *v == "1.3").count(), 8, "{versions:?}");
+    assert_eq!(versions.iter().filter(|v| *v == "1.2").count(), 7, "{versions:?}");
     assert_eq!(req, treq, "requests: dupcall vs tshark");
     assert_eq!(resp, tresp, "responses: dupcall vs tshark");
     let w = warnings(&out.stderr);
