@@ -1,7 +1,8 @@
 //! The capture pipeline: a capture's bytes in, its exchanges in request order out.
 //!
 //! Wires [`capture`](crate::capture) → [`decode`](crate::capture::decode) →
-//! [`reassembly`](crate::capture::reassembly) → [`http`](crate::http) → [`order`](crate::http::order) for
+//! [`reassembly`](crate::capture::reassembly) → [`tls`](crate::tls) (decrypts TLS connections,
+//! passes plaintext ones through) → [`http`](crate::http) → [`order`](crate::http::order) for
 //! one input, in one pass, calling `emit` as soon as an exchange can no longer be
 //! overtaken. Nothing here holds the file or its packets: memory is the limits' business.
 
