@@ -99,17 +99,27 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// nginx with an HTTP/1.1 TLS server on `ports.0` and an `http2` one on `ports.1`.
-fn start_nginx(dir: &Path) -> (Proc, u16, u16) {
+/// An OAuth 2.0 API (RFC 6750): `Bearer expired` is rejected with 401 invalid_token, the
+/// token endpoint hands out `fresh`.
+const API: &str = r#"location /api/ { default_type application/json;
+  if ($http_authorization = "Bearer expired") {
+    add_header WWW-Authenticate 'Bearer error="invalid_token"' always; return 401 '{"error":"invalid_token"}'; }
+  return 200 '{"ok":true}'; }
+location /oauth/token { default_type application/json; return 200 '{"access_token":"fresh","token_type":"Bearer"}'; }
+"#;
+
+/// nginx with an HTTP/1.1 TLS server on `ports[0]`, an `http2` one on `ports[1]` and a
+/// plaintext one on `ports[2]`, all serving the same locations.
+fn start_nginx(dir: &Path) -> (Proc, [u16; 3]) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(dir.join("body.txt"), "x".repeat(40_000)).unwrap();
     for _ in 0..5 {
-        let (p1, p2) = (free_port(), free_port());
+        let ports = [free_port(), free_port(), free_port()];
         let d = dir.display();
         let server = |port: u16, extra: &str| {
             format!(
-                "server {{ listen 127.0.0.1:{port} ssl{extra}; server_name localhost;\n\
+                "server {{ listen 127.0.0.1:{port}{extra}; server_name localhost; {API}\n\
                  ssl_certificate {d}/ec.crt; ssl_certificate_key {d}/ec.key;\n\
                  ssl_certificate {d}/rsa.crt; ssl_certificate_key {d}/rsa.key;\n\
                  ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off;\n\
@@ -122,9 +132,10 @@ fn start_nginx(dir: &Path) -> (Proc, u16, u16) {
         let conf = format!(
             "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log notice;\n\
              events {{ worker_connections 64; }}\n\
-             http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n{}{} }}\n",
-            server(p1, ""),
-            server(p2, " http2"),
+             http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n{}{}{} }}\n",
+            server(ports[0], " ssl"),
+            server(ports[1], " ssl http2"),
+            server(ports[2], ""),
         );
         fs::write(dir.join("nginx.conf"), conf).unwrap();
         let _ = fs::remove_file(dir.join("nginx.pid"));
@@ -145,9 +156,9 @@ fn start_nginx(dir: &Path) -> (Proc, u16, u16) {
             if matches!(p.0.try_wait(), Ok(Some(_))) {
                 break;
             }
-            let up = [p1, p2].iter().all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok());
+            let up = ports.iter().all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok());
             if up && dir.join("nginx.pid").exists() {
-                return (p, p1, p2);
+                return (p, ports);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -312,7 +323,7 @@ fn capture() -> Captured {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     certificates(&dir);
-    let (mut nginx, port, h2_port) = start_nginx(&dir);
+    let (mut nginx, [port, h2_port, _]) = start_nginx(&dir);
     let (pcap, keys) = (dir.join("https.pcap"), dir.join("keys.txt"));
     let mut dump = start_tcpdump(&pcap, &[port, h2_port]);
     traffic(&dir, &keys, port, h2_port);
@@ -438,4 +449,79 @@ fn undecryptable(c: &Captured, secrets: &[String]) {
     let out = dupcall(&["exchanges", cut.to_str().unwrap(), "--keylog", c.keys.to_str().unwrap(), "-v"]);
     let w = warnings(&out.stderr);
     assert!(w["tls-not-decrypted"][0].contains("handshake is incomplete"), "{w:#?}");
+}
+
+/// The same client calls over HTTPS and over plaintext: a call rejected with 401
+/// invalid_token, a token fetch and the replay, then a call sent twice.
+fn api_calls(keys: &Path, base: &str) {
+    let call = |auth: &str, path: &str, body: &str| {
+        sh(Command::new("curl")
+            .env("SSLKEYLOGFILE", keys)
+            .args(["-sSk", "--http1.1", "-o", "/dev/null"])
+            .args([
+                "-H",
+                &format!("Authorization: Bearer {auth}"),
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+                &format!("{base}{path}"),
+            ]));
+    };
+    call("expired", "/api/orders", r#"{"item":1}"#);
+    call("none", "/oauth/token", "grant_type=client_credentials&client_id=app1");
+    call("fresh", "/api/orders", r#"{"item":1}"#);
+    call("fresh", "/api/orders", r#"{"item":2}"#);
+    call("fresh", "/api/orders", r#"{"item":2}"#);
+}
+
+/// (method, path, status, label) of every row of `analyze --all`.
+fn labels(pcap: &Path, keys: Option<&Path>) -> Vec<String> {
+    let mut args = vec!["analyze", pcap.to_str().unwrap(), "--profile", "oauth2-bearer", "--all", "-q"];
+    if let Some(k) = keys {
+        args.extend(["--keylog", k.to_str().unwrap()]);
+    }
+    let out = dupcall(&args);
+    common::rows(&out.stdout)
+        .iter()
+        .map(|r| format!("{} {} {} {}", r["method"], r["path"], r["status"], r["label"]))
+        .collect()
+}
+
+#[test]
+fn https_calls_get_the_labels_of_the_same_calls_in_plaintext() {
+    if !tools_or_skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    certificates(dir);
+    let (mut nginx, [tls_port, _, plain_port]) = start_nginx(dir);
+    let keys = dir.join("keys.txt");
+    let mut runs = Vec::new();
+    for (name, base) in [
+        ("https", format!("https://localhost:{tls_port}")),
+        ("http", format!("http://127.0.0.1:{plain_port}")),
+    ] {
+        let pcap = dir.join(format!("{name}.pcap"));
+        let mut dump = start_tcpdump(&pcap, &[tls_port, plain_port]);
+        api_calls(&keys, &base);
+        std::thread::sleep(Duration::from_millis(300));
+        dump.stop();
+        runs.push(pcap);
+    }
+    nginx.stop();
+    let https = labels(&runs[0], Some(&keys));
+    let http = labels(&runs[1], None);
+    assert_eq!(https, http, "HTTPS rows vs the same calls in plaintext");
+    let want = [
+        "POST /api/orders 401 original",
+        "POST /oauth/token 200 auth",
+        "POST /api/orders 200 auto-refresh-retry",
+        "POST /api/orders 200 original",
+        "POST /api/orders 200 genuine-duplicate",
+    ];
+    assert_eq!(https, want);
+    // Without the key log: no rows, and the warning says why.
+    assert!(labels(&runs[0], None).is_empty());
 }
