@@ -22,6 +22,7 @@ use crate::input::{self, InputKind};
 use crate::profile::{Profile, detect_profile};
 use crate::redact::Redactor;
 use crate::report::{InputInfo, Summary};
+use crate::tls::KeyMaterial;
 
 /// How to choose the profile.
 #[derive(Clone, Debug)]
@@ -49,6 +50,8 @@ pub struct AnalyzeOptions {
     pub echo: Option<fn(&crate::diag::Warning)>,
     /// Every byte read from the input files is added here (for a progress bar).
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// TLS key logs (`--keylog`, SSLKEYLOGFILE).
+    pub keys: KeyMaterial,
 }
 
 /// What a run produced besides the rows.
@@ -88,6 +91,8 @@ pub struct ReadOptions {
     pub echo: Option<fn(&crate::diag::Warning)>,
     /// Every byte read from the input files is added here (for a progress bar).
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// TLS key logs (`--keylog`, SSLKEYLOGFILE).
+    pub keys: KeyMaterial,
 }
 
 /// The exchanges of several inputs, merged by time: each input is read on its own thread
@@ -121,6 +126,10 @@ impl ExchangeStream {
             let (path, opts) = (path.clone(), opts.clone());
             handles.push(thread::spawn(move || read_input(i as InputId, &path, &opts, tx)));
         }
+        let mut diagnostics = Diagnostics::default();
+        diagnostics.echo = opts.echo;
+        opts.keys.warn_into(&mut diagnostics);
+        diagnostics.echo = None;
         ExchangeStream {
             receivers,
             handles,
@@ -131,7 +140,7 @@ impl ExchangeStream {
             seq: 0,
             started: false,
             inputs: vec![InputInfo::default(); paths.len()],
-            diagnostics: Diagnostics::default(),
+            diagnostics,
             input_failed: false,
         }
     }
@@ -239,6 +248,7 @@ pub fn run(
         logs: opts.logs.clone(),
         echo: opts.echo,
         progress: opts.progress.clone(),
+        keys: opts.keys.clone(),
     };
     thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Classified>(CHANNEL);
@@ -416,9 +426,18 @@ fn read_input(id: InputId, path: &str, opts: &ReadOptions, tx: SyncSender<Msg>) 
             };
             match opened.kind {
                 InputKind::Pcap | InputKind::PcapNg => {
-                    match pipeline::capture_exchanges(opened.reader, id, &opts.pipeline, &mut diag, &mut send)
-                    {
+                    let run = pipeline::capture_exchanges_keyed(
+                        opened.reader,
+                        id,
+                        &opts.pipeline,
+                        &opts.keys,
+                        &mut diag,
+                        &mut send,
+                    );
+                    match run {
                         Ok(s) => {
+                            info.tls_connections = s.tls.connections;
+                            info.tls_decrypted = s.tls.decrypted;
                             info.records = s.capture.frames;
                             info.bytes = s.capture.input_bytes;
                             info.connections = s.tcp.connections;

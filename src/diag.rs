@@ -48,11 +48,21 @@ pub enum WarningKind {
     DecompressionLimit,
     /// Something unexpected in the input container (unknown block, bad timestamp...).
     InputAnomaly,
+    /// A key log (or Decryption Secrets Block) had malformed lines or no secrets.
+    KeyLog,
+    /// A TLS connection could not be decrypted (no key, unsupported suite, no handshake).
+    TlsNotDecrypted,
+    /// A decrypted TLS connection carries a protocol not parsed yet (ALPN `h2`).
+    TlsUnparsed,
+    /// TLS records that did not authenticate, or record sync lost after a gap.
+    TlsRecord,
+    /// Undecrypted TLS connections counted per server and reason.
+    TlsSummary,
 }
 
 impl WarningKind {
     /// All kinds, in report order.
-    pub const ALL: [WarningKind; 16] = [
+    pub const ALL: [WarningKind; 21] = [
         WarningKind::TruncatedFile,
         WarningKind::SnaplenCut,
         WarningKind::TcpGap,
@@ -69,6 +79,11 @@ impl WarningKind {
         WarningKind::MalformedLogLine,
         WarningKind::DecompressionLimit,
         WarningKind::InputAnomaly,
+        WarningKind::KeyLog,
+        WarningKind::TlsNotDecrypted,
+        WarningKind::TlsUnparsed,
+        WarningKind::TlsRecord,
+        WarningKind::TlsSummary,
     ];
 
     /// The kebab-case name used in reports.
@@ -90,6 +105,11 @@ impl WarningKind {
             WarningKind::MalformedLogLine => "malformed-log-line",
             WarningKind::DecompressionLimit => "decompression-limit",
             WarningKind::InputAnomaly => "input-anomaly",
+            WarningKind::KeyLog => "key-log",
+            WarningKind::TlsNotDecrypted => "tls-not-decrypted",
+            WarningKind::TlsUnparsed => "tls-unparsed",
+            WarningKind::TlsRecord => "tls-record",
+            WarningKind::TlsSummary => "tls-summary",
         }
     }
 

@@ -508,6 +508,9 @@ pub struct Wire {
     /// The capture ended, or the connection went idle past the idle timeout, while this
     /// exchange was still unanswered (nothing closed it on the wire).
     pub capture_ended: bool,
+    /// The connection was TLS, decrypted with a key log: its version (0x0303 = TLS 1.2,
+    /// 0x0304 = TLS 1.3). `None` for plaintext (docs/tls.md).
+    pub tls: Option<u16>,
 }
 
 /// What an access-log line showed beyond the two heads: the facts the correlator needs to

@@ -19,6 +19,8 @@
 pub mod input;
 // Captures: pcap/pcapng framing, link/IP/TCP decoding, TCP reassembly.
 pub mod capture;
+// TLS over reassembled streams: key logs, record decryption, a wrapper handler.
+pub mod tls;
 // HTTP/1.x over reassembled streams: heads, bodies, pairing, request order.
 pub mod http;
 // Access logs: nginx, Apache, Tomcat, Envoy, Traefik, JSON lines, as exchanges.

@@ -1,7 +1,8 @@
 //! The capture pipeline: a capture's bytes in, its exchanges in request order out.
 //!
 //! Wires [`capture`](crate::capture) → [`decode`](crate::capture::decode) →
-//! [`reassembly`](crate::capture::reassembly) → [`http`](crate::http) → [`order`](crate::http::order) for
+//! [`reassembly`](crate::capture::reassembly) → [`tls`](crate::tls) (decrypts TLS connections,
+//! passes plaintext ones through) → [`http`](crate::http) → [`order`](crate::http::order) for
 //! one input, in one pass, calling `emit` as soon as an exchange can no longer be
 //! overtaken. Nothing here holds the file or its packets: memory is the limits' business.
 
@@ -14,6 +15,7 @@ use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{Exchange, InputId, Message, Origin, Timestamp};
 use crate::http::decode::{DEFAULT_DECODED_CAP, trailer_exceeds_cap};
 use crate::http::{HttpConfig, HttpHandler, HttpStats, ORDER_CAP};
+use crate::tls::{KeyMaterial, TlsLayer};
 
 /// Tunables of the capture pipeline.
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,6 +39,8 @@ pub struct CaptureSummary {
     pub non_tcp: u64,
     /// Exchanges released ahead of an older unfinished one (order buffer full).
     pub out_of_order: u64,
+    /// TLS counters (connections decrypted and not).
+    pub tls: crate::tls::TlsStats,
 }
 
 /// Warns about the body limits an exchange reached: a body longer than `--body-cap` (only
@@ -79,7 +83,8 @@ pub fn warn_decoded_cap(diag: &mut Diagnostics, input: InputId, conn: u64, m: &M
     );
 }
 
-/// Runs the whole pipeline over one capture.
+/// Runs the whole pipeline over one capture, with no key logs (TLS connections are only
+/// warned about, unless the capture holds Decryption Secrets Blocks).
 pub fn capture_exchanges<R: Read + Send>(
     reader: R,
     input: InputId,
@@ -87,9 +92,23 @@ pub fn capture_exchanges<R: Read + Send>(
     diag: &mut Diagnostics,
     emit: &mut dyn FnMut(Exchange),
 ) -> Result<CaptureSummary, CaptureError> {
+    capture_exchanges_keyed(reader, input, opts, &KeyMaterial::default(), diag, emit)
+}
+
+/// Runs the whole pipeline over one capture, decrypting TLS with `keys` (docs/tls.md).
+pub fn capture_exchanges_keyed<R: Read + Send>(
+    reader: R,
+    input: InputId,
+    opts: &Options,
+    keys: &KeyMaterial,
+    diag: &mut Diagnostics,
+    emit: &mut dyn FnMut(Exchange),
+) -> Result<CaptureSummary, CaptureError> {
     let mut cap = CaptureReader::new(reader, input)?;
     let mut reasm = Reassembler::new(opts.limits, input);
     let mut http = HttpHandler::new(opts.http, input);
+    let mut tls = TlsLayer::new(keys, input);
+    cap.set_secrets_sink(tls.dsb_sink());
     let mut non_tcp = 0u64;
     let mut last = At { ts: Timestamp::default(), frame: 0 };
     let mut warned_links: Vec<u32> = Vec::new();
@@ -98,8 +117,9 @@ pub fn capture_exchanges<R: Read + Send>(
         last = at;
         match decode(&frame) {
             Decoded::Tcp(seg) => {
-                reasm.segment(&seg, at, &mut http, diag);
-                http.orderer.drain(&mut |ex| {
+                reasm.segment(&seg, at, &mut tls.wrap(&mut http), diag);
+                http.orderer.drain(&mut |mut ex| {
+                    tls.mark(&mut ex);
                     body_limits(&ex, input, &opts.http, diag);
                     emit(ex)
                 });
@@ -137,8 +157,10 @@ pub fn capture_exchanges<R: Read + Send>(
         }
     });
     // Whatever ended the input, everything decoded so far is flushed.
-    reasm.finish(last, &mut http, diag);
-    http.orderer.flush(&mut |ex| {
+    reasm.finish(last, &mut tls.wrap(&mut http), diag);
+    tls.finish(diag);
+    http.orderer.flush(&mut |mut ex| {
+        tls.mark(&mut ex);
         body_limits(&ex, input, &opts.http, diag);
         emit(ex)
     });
@@ -163,5 +185,6 @@ pub fn capture_exchanges<R: Read + Send>(
         http: http.stats(),
         non_tcp,
         out_of_order: http.orderer.forced(),
+        tls: tls.stats(),
     })
 }

@@ -122,6 +122,8 @@ pub struct CaptureReader<'r> {
     interfaces: Vec<Interface>,
     last_ts: Timestamp,
     stats: CaptureStats,
+    /// Where TLS key log text from Decryption Secrets Blocks goes (docs/tls.md).
+    secrets: Option<crate::tls::SecretsSink>,
 }
 
 impl<'r> CaptureReader<'r> {
@@ -139,7 +141,14 @@ impl<'r> CaptureReader<'r> {
             interfaces: Vec::new(),
             last_ts: Timestamp::default(),
             stats: CaptureStats::default(),
+            secrets: None,
         })
+    }
+
+    /// Hands the TLS key log text of pcapng Decryption Secrets Blocks to `sink`
+    /// (without one, such blocks are skipped as before).
+    pub fn set_secrets_sink(&mut self, sink: crate::tls::SecretsSink) {
+        self.secrets = Some(sink);
     }
 
     /// What was read so far.
@@ -172,6 +181,10 @@ impl<'r> CaptureReader<'r> {
                             let frac = if nanos { b.ts_usec } else { b.ts_usec.saturating_mul(1000) };
                             let ts = Timestamp::from_parts(b.ts_sec as i64, frac.min(999_999_999));
                             Some((ts, linktype, b.origlen, b.data))
+                        }
+                        PcapBlockOwned::NG(Block::DecryptionSecrets(dsb)) => {
+                            dsb_block(&dsb, self.secrets.as_ref(), self.input, diag);
+                            None
                         }
                         PcapBlockOwned::NG(block) => {
                             let (stats, last_ts, ifaces, input) =
@@ -342,6 +355,33 @@ fn ng_block<'a>(
             None
         }
         _ => None,
+    }
+}
+
+/// A Decryption Secrets Block: TLS key log text goes to the sink; other kinds are named.
+fn dsb_block(
+    dsb: &pcap_parser::pcapng::DecryptionSecretsBlock<'_>,
+    sink: Option<&crate::tls::SecretsSink>,
+    input: InputId,
+    diag: &mut Diagnostics,
+) {
+    use pcap_parser::pcapng::SecretsType;
+    if dsb.secrets_type != SecretsType::TlsKeyLog {
+        diag.warn(
+            WarningKind::InputAnomaly,
+            input,
+            None,
+            None,
+            format!(
+                "a Decryption Secrets Block of type 0x{:08x} is not used (only TLS key logs are)",
+                dsb.secrets_type.0
+            ),
+        );
+        return;
+    }
+    let data = dsb.data.get(..dsb.secrets_len as usize).unwrap_or(dsb.data);
+    if let Some(Ok(mut v)) = sink.map(|s| s.lock()) {
+        v.push(data.to_vec());
     }
 }
 

@@ -14,7 +14,7 @@ use dupcall::profile::{Profile, duration_text};
 use dupcall::report::rows::RowCsv;
 use dupcall::report::{ReportWriter, RunContext};
 
-use super::common::{LimitArgs, OutputArgs, echo_warning};
+use super::common::{KeylogArgs, LimitArgs, OutputArgs, echo_warning};
 use super::progress::Progress;
 use super::{EXIT_FAIL_ON, EXIT_INPUT};
 
@@ -72,6 +72,8 @@ pub struct Args {
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
+    keys: KeylogArgs,
+    #[command(flatten)]
     out: OutputArgs,
 }
 
@@ -106,6 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         caller: if args.caller == CallerArg::App { CallerMode::App } else { CallerMode::AppAndHost },
         echo: if args.out.verbose { Some(echo_warning) } else { None },
         progress: None,
+        keys: args.keys.material(args.out.quiet)?,
     };
     let progress = Progress::start(&args.inputs, args.out.quiet);
     let opts = AnalyzeOptions { progress: progress.counter(), ..opts };

@@ -1,11 +1,13 @@
 //! Flags shared by the commands: limits, fingerprint key, verbosity.
 
+use anyhow::Context;
 use dupcall::capture::pipeline::Options;
 use dupcall::capture::reassembly::Limits;
 use dupcall::diag::Warning;
 use dupcall::http::HttpConfig;
 use dupcall::profile::duration_text;
 use dupcall::redact::Redactor;
+use dupcall::tls::KeyMaterial;
 
 /// Resource limits (each reached limit is a warning naming its flag).
 #[derive(clap::Args, Debug, Clone)]
@@ -48,6 +50,40 @@ impl LimitArgs {
                 max_pipeline: self.max_pipeline.max(1),
             },
         }
+    }
+}
+
+/// TLS key logs (docs/tls.md).
+#[derive(clap::Args, Debug, Clone)]
+pub struct KeylogArgs {
+    /// A TLS key log (SSLKEYLOGFILE format) to decrypt HTTPS with; repeatable. The file
+    /// named by the SSLKEYLOGFILE environment variable is read too, and a pcapng's own
+    /// Decryption Secrets Blocks are used with no flag. Keys are never printed.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub keylog: Vec<String>,
+}
+
+impl KeylogArgs {
+    /// Reads every key log: `--keylog` files must be readable; an unreadable
+    /// SSLKEYLOGFILE is a note on stderr (it is often set for a browser, not this capture).
+    pub fn material(&self, quiet: bool) -> anyhow::Result<KeyMaterial> {
+        let mut keys = KeyMaterial::default();
+        for path in &self.keylog {
+            let text =
+                std::fs::read(path).with_context(|| format!("--keylog {path}: cannot read the key log"))?;
+            keys.load(path, &text);
+        }
+        if let Some(path) = std::env::var_os("SSLKEYLOGFILE").filter(|p| !p.is_empty()) {
+            let shown = path.to_string_lossy().into_owned();
+            match std::fs::read(&path) {
+                Ok(text) => keys.load(&format!("{shown} (SSLKEYLOGFILE)"), &text),
+                Err(e) if !quiet => {
+                    eprintln!("dupcall: SSLKEYLOGFILE={shown} cannot be read ({e}); it is not used")
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(keys)
     }
 }
 

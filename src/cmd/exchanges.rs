@@ -9,7 +9,7 @@ use dupcall::analysis::{ExchangeStream, ReadOptions};
 use dupcall::report::exchanges::ExchangeCsv;
 
 use super::EXIT_INPUT;
-use super::common::{LimitArgs, OutputArgs, echo_warning};
+use super::common::{KeylogArgs, LimitArgs, OutputArgs, echo_warning};
 use super::progress::Progress;
 
 /// Arguments of `exchanges`.
@@ -23,6 +23,8 @@ pub struct Args {
     output: Option<String>,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    keys: KeylogArgs,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -43,6 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         logs: Default::default(),
         echo: if args.out.verbose { Some(echo_warning) } else { None },
         progress: None,
+        keys: args.keys.material(args.out.quiet)?,
     };
     let progress = Progress::start(&args.inputs, args.out.quiet);
     let read = ReadOptions { progress: progress.counter(), ..read };

@@ -24,7 +24,11 @@ fn marker_sentence(f: &Facts, how: &str, meaning: &str) -> String {
 
 pub(super) fn idempotency_differs(f: &Facts) -> String {
     let (k1, k2) = (f.p.idempotency_key().unwrap_or(""), f.m.idempotency_key.as_deref().unwrap_or(""));
-    marker_sentence(f, &format!("with a different Idempotency-Key ({k2} vs {k1})"), "the application sent two calls")
+    marker_sentence(
+        f,
+        &format!("with a different Idempotency-Key ({k2} vs {k1})"),
+        "the application sent two calls",
+    )
 }
 
 pub(super) fn log_marker_case(f: &Facts) -> String {

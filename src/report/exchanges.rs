@@ -2,7 +2,8 @@
 //!
 //! Columns (docs/report-format.md), exactly:
 //! `id,conn,client,server,req_time,resp_time,method,uri,host,status,req_body_bytes,`
-//! `resp_body_bytes,complete,req_frame,resp_frame,source`.
+//! `resp_body_bytes,complete,req_frame,resp_frame,source,tls` (`tls`: the TLS version the
+//! exchange was decrypted from, `1.2` or `1.3`, empty for plaintext; docs/tls.md).
 
 use std::io::Write;
 
@@ -10,7 +11,7 @@ use crate::exchange::{Exchange, Origin, write_socket_addr};
 use crate::redact::{Redactor, csv_cell, printable};
 
 /// The header row.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 17] = [
     "id",
     "conn",
     "client",
@@ -27,6 +28,7 @@ pub const COLUMNS: [&str; 16] = [
     "req_frame",
     "resp_frame",
     "source",
+    "tls",
 ];
 
 /// Streams exchange rows to a writer.
@@ -107,6 +109,12 @@ impl<'r, W: Write> ExchangeCsv<'r, W> {
             Origin::Frame(n) => field!("{input}#frame={n}"),
             Origin::Line(n) => field!("{input}:line={n}"),
         }
+        self.out.write_field(match ex.wire.tls {
+            Some(0x0304) => b"1.3".as_slice(),
+            Some(0x0303) => b"1.2",
+            Some(_) => b"?",
+            None => b"",
+        })?;
         self.out.write_record(std::iter::empty::<&[u8]>())
     }
     /// Rows written.

@@ -104,6 +104,11 @@ struct JsonInput<'a> {
     span_ms: Option<f64>,
     log_format: Option<String>,
     error: Option<String>,
+    /// TLS connections seen and decrypted with a key log (absent without TLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_connections: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_decrypted: Option<u64>,
 }
 
 impl<'a> JsonInput<'a> {
@@ -127,6 +132,8 @@ impl<'a> JsonInput<'a> {
             },
             log_format: i.format.as_deref().map(|f| redactor.text(f)),
             error: i.error.as_deref().map(|e| redactor.text(e)),
+            tls_connections: (i.tls_connections > 0).then_some(i.tls_connections),
+            tls_decrypted: (i.tls_connections > 0).then_some(i.tls_decrypted),
         }
     }
 }

@@ -425,6 +425,20 @@ impl<W: Write> MarkdownReport<W> {
             if let Some(e) = &i.error {
                 let _ = writeln!(md, "**Could not read** {}: {}\n", code(&i.name), prose(&redactor.text(e)));
             }
+            if i.tls_connections > 0 {
+                let _ = writeln!(
+                    md,
+                    "**TLS** {}: {} of {} TLS connections decrypted with a key log{}.\n",
+                    code(&redactor.text(&i.name)),
+                    i.tls_decrypted,
+                    i.tls_connections,
+                    if i.tls_decrypted < i.tls_connections {
+                        "; the others could not be decrypted (see the warnings)"
+                    } else {
+                        ""
+                    }
+                );
+            }
         }
         let s = ctx.summary;
         let _ = write!(
@@ -716,6 +730,16 @@ fn warning_limits(kind: WarningKind) -> &'static str {
             "A compressed body reached the decompression cap: its verdict may be unseen."
         }
         WarningKind::InputAnomaly => "Something unexpected in the input container; see the detail.",
+        WarningKind::KeyLog => "Key log lines that could not be read: their connections may stay encrypted.",
+        WarningKind::TlsNotDecrypted | WarningKind::TlsSummary => {
+            "TLS connections not decrypted: their calls are missing (see docs/tls.md for key logs)."
+        }
+        WarningKind::TlsUnparsed => {
+            "Decrypted connections in a protocol not parsed yet (HTTP/2): their calls are missing."
+        }
+        WarningKind::TlsRecord => {
+            "TLS records that could not be decrypted are gaps: calls there may be incomplete."
+        }
     }
 }
 

@@ -33,6 +33,10 @@ pub struct InputInfo {
     pub format: Option<String>,
     /// Why it could not be read, if it could not.
     pub error: Option<String>,
+    /// TLS connections seen (captures).
+    pub tls_connections: u64,
+    /// TLS connections decrypted with a key log.
+    pub tls_decrypted: u64,
 }
 
 /// The most endpoints, and callers, counted by name. The rest are counted together under

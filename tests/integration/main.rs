@@ -2,39 +2,64 @@
 //! Each module is one area; shared helpers are in `common`.
 //!
 //! Run one area with `cargo test --test integration MODULE::`, for example
-//! `cargo test --test integration corpus::`.
+//! `cargo test --test integration corpus::`. (Each comment stands above its module:
+//! rustfmt sorts the declarations.)
 
 // Helpers: running the binary, reading CSV rows, comparing with intent logs.
 mod common;
 
-// Captures and reassembly.
-mod captures; // synthetic captures end to end (PacketBuilder)
-mod corpus; // every public corpus capture against tshark's reading
-mod http_streams; // HTTP-layer fixtures (tests/streams/*.t), no pcap
-mod regressions; // bugs found by the fault matrix and the fuzzers
-mod wire_facts; // connection facts per exchange (who closed, when, FIN or RST) on crafted captures
+// --- Captures and reassembly ---
+// Synthetic captures end to end (PacketBuilder).
+mod captures;
+// Every public corpus capture against tshark's reading.
+mod corpus;
+// HTTP-layer fixtures (tests/streams/*.t), no pcap.
+mod http_streams;
+// Bugs found by the fault matrix and the fuzzers.
+mod regressions;
+// Connection facts per exchange (who closed, when, FIN or RST) on crafted captures.
+mod wire_facts;
+// HTTPS from a real nginx decrypted with key logs, against tshark.
+mod tls;
 
-// Robustness.
-mod errors; // one clear sentence per unreadable input
-mod fault_matrix; // every sample rewritten with one fault at a time
-mod limits; // the hostile-input resource limits, scaled down
+// --- Robustness ---
+// One clear sentence per unreadable input.
+mod errors;
+// Every sample rewritten with one fault at a time.
+mod fault_matrix;
+// The hostile-input resource limits, scaled down.
+mod limits;
 
-// Diagnosis on real traffic.
-mod live_traffic; // fresh simulator traffic recorded with tcpdump
-mod samples; // the bundled samples, row by row
-mod sim_smoke; // the traffic simulator itself
-mod wire_live; // connection facts on real loopback traffic (curl timeout, urllib3 re-send)
+// --- Diagnosis on real traffic ---
+// Fresh simulator traffic recorded with tcpdump.
+mod live_traffic;
+// The bundled samples, row by row.
+mod samples;
+// The traffic simulator itself.
+mod sim_smoke;
+// Connection facts on real loopback traffic (curl timeout, urllib3 re-send).
+mod wire_live;
 
-// Access logs.
-mod apache_logs; // a real Apache httpd in front of the simulator
-mod caddy_logs; // a real Caddy in front of the simulator, JSON logs
-mod haproxy_logs; // a real HAProxy in front of the simulator, raw and syslog-framed
-mod log_samples; // the bundled nginx log samples
-mod nginx_logs; // a real nginx in front of the simulator
-mod proxy_logs; // harness shared by the real-proxy log tests
+// --- Access logs ---
+// A real Apache httpd in front of the simulator.
+mod apache_logs;
+// A real Caddy in front of the simulator, JSON logs.
+mod caddy_logs;
+// A real HAProxy in front of the simulator, raw and syslog-framed.
+mod haproxy_logs;
+// The bundled nginx log samples.
+mod log_samples;
+// A real nginx in front of the simulator.
+mod nginx_logs;
+// Harness shared by the real-proxy log tests.
+mod proxy_logs;
 
-// Reports and secrets.
-mod formula_injection; // no CSV cell starts a formula
-mod leaks; // no secret in any output
-mod mermaid_render; // every diagram rendered by the real Mermaid library
-mod report_formats; // CSV/JSON/Markdown snapshots
+// --- Reports and secrets ---
+// No CSV cell starts a formula.
+mod formula_injection;
+// No secret in any output.
+mod leaks;
+// Every diagram rendered by the real Mermaid library.
+mod mermaid_render;
+// CSV/JSON/Markdown snapshots.
+mod report_formats;

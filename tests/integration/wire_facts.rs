@@ -81,7 +81,7 @@ fn client_gives_up_then_the_late_response_head_and_a_client_rst() {
     assert!(!e.flags.has(Flags::NO_RESPONSE));
     assert_eq!(
         e.wire,
-        Wire { nth: 1, client_closed: fin(2001.0), server_closed: None, capture_ended: false }
+        Wire { nth: 1, client_closed: fin(2001.0), server_closed: None, capture_ended: false, tls: None }
     );
 }
 
@@ -100,7 +100,7 @@ fn client_gives_up_and_the_late_response_arrives_in_full() {
     assert_eq!(e.response.as_ref().unwrap().body.data, RESP_BODY);
     assert_eq!(
         e.wire,
-        Wire { nth: 1, client_closed: fin(2001.0), server_closed: None, capture_ended: false }
+        Wire { nth: 1, client_closed: fin(2001.0), server_closed: None, capture_ended: false, tls: None }
     );
 }
 
@@ -112,7 +112,7 @@ fn client_rst_while_the_response_body_is_arriving() {
     p.push((5.0, c.send(false, RESP_HEAD)));
     p.push((6.0, c.rst(true)));
     let e = &run(&p)[0];
-    assert_eq!(e.wire, Wire { nth: 1, client_closed: rst(6.0), server_closed: None, capture_ended: false });
+    assert_eq!(e.wire, Wire { nth: 1, client_closed: rst(6.0), server_closed: None, capture_ended: false, tls: None });
     assert!(e.flags.has(Flags::RESPONSE_TRUNCATED));
     assert_eq!(e.flags.0 & GAP_BITS, 0, "{}", e.flags.describe());
 }
@@ -136,7 +136,7 @@ fn server_fin_without_answer_on_a_reused_keep_alive_connection() {
     assert_eq!(e.flags, Flags(Flags::NO_RESPONSE), "{}", e.flags.describe());
     assert_eq!(
         e.wire,
-        Wire { nth: 2, client_closed: fin(500.6), server_closed: fin(500.4), capture_ended: false }
+        Wire { nth: 2, client_closed: fin(500.6), server_closed: fin(500.4), capture_ended: false, tls: None }
     );
 }
 
@@ -156,7 +156,7 @@ fn a_request_written_after_the_server_closed_is_dropped_by_that_close() {
     let e = &exs[1];
     assert_eq!(
         e.wire,
-        Wire { nth: 2, client_closed: None, server_closed: fin(60_000.0), capture_ended: false }
+        Wire { nth: 2, client_closed: None, server_closed: fin(60_000.0), capture_ended: false, tls: None }
     );
     assert_eq!(e.flags, Flags(Flags::NO_RESPONSE | Flags::RESET), "{}", e.flags.describe());
 }
@@ -185,7 +185,7 @@ fn server_rst_without_answer() {
     assert_eq!(exs.len(), 1);
     let e = &exs[0];
     assert_eq!(e.flags, Flags(Flags::NO_RESPONSE | Flags::RESET), "{}", e.flags.describe());
-    assert_eq!(e.wire, Wire { nth: 1, client_closed: None, server_closed: rst(2.5), capture_ended: false });
+    assert_eq!(e.wire, Wire { nth: 1, client_closed: None, server_closed: rst(2.5), capture_ended: false, tls: None });
 }
 
 #[test]
@@ -195,7 +195,7 @@ fn capture_cut_before_the_answer() {
     p.push((1.0, c.send(true, REQ)));
     let e = &run(&p)[0];
     assert_eq!(e.flags, Flags(Flags::NO_RESPONSE), "no gap for a missing response: {}", e.flags.describe());
-    assert_eq!(e.wire, Wire { nth: 1, client_closed: None, server_closed: None, capture_ended: true });
+    assert_eq!(e.wire, Wire { nth: 1, client_closed: None, server_closed: None, capture_ended: true, tls: None });
 }
 
 #[test]
@@ -260,7 +260,7 @@ fn an_unparsable_response_is_not_called_a_gap() {
 
 #[test]
 fn wire_facts_serialize() {
-    let w = Wire { nth: 2, client_closed: fin(1.0), server_closed: None, capture_ended: false };
+    let w = Wire { nth: 2, client_closed: fin(1.0), server_closed: None, capture_ended: false, tls: None };
     let j = serde_json::to_value(w).unwrap();
     assert_eq!(j["nth"], 2);
     assert_eq!(j["client_closed"]["rst"], false);
