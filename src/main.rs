@@ -1,6 +1,6 @@
 //! The `dupcall` command line: parses arguments, runs a command, maps errors to exit codes.
 //!
-//! Exit codes (DESIGN section 6): 0 done; 1 an input could not be read at all; 2 usage
+//! Exit codes (docs/architecture.md): 0 done; 1 an input could not be read at all; 2 usage
 //! error; 3 `--fail-on` matched. The binary's own modules live in `src/cmd/`; everything
 //! they call is the `dupcall` library.
 
