@@ -22,6 +22,7 @@ use crate::classify::{Marker, Outcome};
 use crate::correlate::{DoubleExecution, Label, Row};
 use crate::exchange::Timestamp;
 use crate::redact::Redactor;
+use crate::text::shorten;
 
 use super::rows::addr;
 
@@ -202,16 +203,6 @@ pub fn rel_time(ms: f64) -> String {
 /// Milliseconds from `a` to `b`, saturating (never overflows on absurd timestamps).
 pub fn ms_between(a: Timestamp, b: Timestamp) -> f64 {
     b.0.saturating_sub(a.0) as f64 / 1e6
-}
-
-/// Shortens to at most `max` characters, ending in `…` when cut.
-pub fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// Which role a row plays in the diagram.
