@@ -403,7 +403,7 @@ fn read_input(id: InputId, path: &str, opts: &ReadOptions, tx: SyncSender<Msg>) 
     match input::open_counted(path, opts.progress.clone()) {
         Err(e) => info.error = Some(e.to_string()),
         Ok(opened) => {
-            info.kind = opened.kind.name().to_string();
+            info.kind = Some(opened.kind);
             info.gzip = opened.gzip;
             let mut exchanges = 0u64;
             let mut batch: Vec<Exchange> = Vec::with_capacity(BATCH);

@@ -3,18 +3,21 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::correlate::{DoubleExecution, Label, Row};
 use crate::exchange::Timestamp;
+use crate::input::InputKind;
 
 /// One input as the report lists it.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct InputInfo {
     /// The name given.
     pub name: String,
-    /// `pcap`, `pcapng`, `access-log`, or empty when unreadable.
-    pub kind: String,
+    /// What the input holds; `None` when it could not be opened. Serialised as its report
+    /// name (`pcap`, `pcapng`, `access-log`), or empty.
+    #[serde(serialize_with = "kind_name")]
+    pub kind: Option<InputKind>,
     /// Gzip-compressed?
     pub gzip: bool,
     /// Packets (captures) or lines (logs) read.
@@ -52,8 +55,9 @@ pub fn group_key<'k, V>(map: &BTreeMap<String, V>, key: &'k str) -> &'k str {
 pub struct Summary {
     /// The profile used.
     pub profile: String,
-    /// Rows per label.
-    pub labels: BTreeMap<String, u64>,
+    /// Rows per label. Serialised keyed by label name, in name order.
+    #[serde(serialize_with = "labels_by_name")]
+    pub labels: BTreeMap<Label, u64>,
     /// Repeats that executed twice.
     pub executed_twice: u64,
     /// Rows per endpoint (method + path) and label (at most [`MAX_GROUPS`] by name).
@@ -93,8 +97,8 @@ impl Summary {
                 }
             }
         }
+        *self.labels.entry(row.label).or_default() += 1;
         let label = row.label.name();
-        bump(&mut self.labels, label);
         if row.double_execution == Some(DoubleExecution::Yes) {
             self.executed_twice += 1;
         }
@@ -108,6 +112,16 @@ impl Summary {
 
     /// Rows with `label`.
     pub fn count_of(&self, label: Label) -> u64 {
-        self.labels.get(label.name()).copied().unwrap_or(0)
+        self.labels.get(&label).copied().unwrap_or(0)
     }
+}
+
+fn kind_name<S: Serializer>(kind: &Option<InputKind>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.map_or("", InputKind::name))
+}
+
+/// `{"auto-refresh-retry": 2, "original": 2}`: names as keys, sorted by name.
+fn labels_by_name<S: Serializer>(labels: &BTreeMap<Label, u64>, s: S) -> Result<S::Ok, S::Error> {
+    let by_name: BTreeMap<&str, u64> = labels.iter().map(|(l, n)| (l.name(), *n)).collect();
+    by_name.serialize(s)
 }

@@ -36,6 +36,7 @@ use story::{Story, StoryKey, story_text, warning_limits};
 use crate::classify::{Marker, Outcome};
 use crate::correlate::{Cause, Confidence, DoubleExecution, Label, Row};
 use crate::exchange::{Origin, Timestamp};
+use crate::input::InputKind;
 use crate::profile::Profile;
 use crate::redact::Redactor;
 use crate::text::{Precision, human_ms, shorten};
@@ -234,12 +235,12 @@ impl<W: Write> MarkdownReport<W> {
         md.push_str(&table_row(&["Input", "Kind", "Packets / lines", "Exchanges", "Time span"]));
         md.push_str(&table_divider(&[Align::Left, Align::Left, Align::Right, Align::Right, Align::Left]));
         for i in ctx.inputs {
-            let unit = if i.kind == "access-log" { "lines" } else { "packets" };
-            let kind = match (&i.format, i.gzip) {
-                (_, _) if i.kind.is_empty() => "unreadable".to_string(),
-                (Some(f), _) if i.kind == "access-log" => format!("access log ({})", one_line(f)),
-                (_, true) => format!("{} (gzip)", i.kind),
-                _ => i.kind.clone(),
+            let unit = if i.kind == Some(InputKind::Text) { "lines" } else { "packets" };
+            let kind = match (i.kind, &i.format, i.gzip) {
+                (None, _, _) => "unreadable".to_string(),
+                (Some(InputKind::Text), Some(f), _) => format!("access log ({})", one_line(f)),
+                (Some(k), _, true) => format!("{} (gzip)", k.name()),
+                (Some(k), _, _) => k.name().to_string(),
             };
             md.push_str(&table_row(&[
                 code(&redactor.text(&i.name)),
