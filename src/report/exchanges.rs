@@ -1,6 +1,6 @@
 //! The `dupcall exchanges` CSV: one row per HTTP exchange, in request order.
 //!
-//! Columns (DESIGN section 6), exactly:
+//! Columns (docs/report-format.md), exactly:
 //! `id,conn,client,server,req_time,resp_time,method,uri,host,status,req_body_bytes,`
 //! `resp_body_bytes,complete,req_frame,resp_frame,source`.
 
@@ -102,7 +102,7 @@ impl<'r, W: Write> ExchangeCsv<'r, W> {
                 None => self.out.write_field(b"")?,
             }
         }
-        let input = self.inputs.get(ex.input as usize).map(String::as_str).unwrap_or("?");
+        let input = super::rows::source_name(&self.inputs, ex.input as usize);
         match ex.origin() {
             Origin::Frame(n) => field!("{input}#frame={n}"),
             Origin::Line(n) => field!("{input}:line={n}"),

@@ -1,6 +1,6 @@
 //! The `dupcall analyze` CSV: one row per mutation and auth call (reads with `--all`).
 //!
-//! Columns (DESIGN section 6), exactly:
+//! Columns (docs/report-format.md), exactly:
 //! `id,time,caller,client,server,method,path,query,call_key,status,outcome,label,repeat_of,`
 //! `refresh_id,gap_ms,double_execution,confidence,evidence,source`.
 
@@ -53,9 +53,19 @@ pub fn write_addr(out: &mut String, a: &SocketAddr) {
     }
 }
 
-/// `FILE#frame=N` or `FILE:line=N`.
+/// The name a `source` cell gives input `id`: its path, `stdin` for `-` (which the formula
+/// guard would otherwise print as `'-`), `?` for an unknown id.
+pub fn source_name(inputs: &[String], id: usize) -> &str {
+    match inputs.get(id).map(String::as_str) {
+        Some("-") => "stdin",
+        Some(name) => name,
+        None => "?",
+    }
+}
+
+/// `FILE#frame=N` or `FILE:line=N` (`stdin#frame=N` for `-`).
 pub fn source(inputs: &[String], row: &Row) -> String {
-    let input = inputs.get(row.call.input as usize).map(String::as_str).unwrap_or("?");
+    let input = source_name(inputs, row.call.input as usize);
     match row.call.origin {
         Origin::Frame(n) => format!("{input}#frame={n}"),
         Origin::Line(n) => format!("{input}:line={n}"),

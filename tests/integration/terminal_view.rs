@@ -93,3 +93,24 @@ fn a_terminal_gets_the_table_in_colour_unless_no_color() {
     assert!(csv.starts_with("id,time,caller,"), "{csv}");
     assert!(!csv.contains('\x1b'), "{csv}");
 }
+
+#[test]
+fn rows_read_from_stdin_name_their_source_stdin() {
+    let capture = std::fs::File::open(format!("{}/{SAMPLE}", env!("CARGO_MANIFEST_DIR"))).expect("sample");
+    let out = Command::new(env!("CARGO_BIN_EXE_dupcall"))
+        .args(["analyze", "-", "--fingerprint-key", "sample", "-q"])
+        .stdin(capture)
+        .output()
+        .expect("dupcall runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = common::rows(&out.stdout);
+    assert_eq!(rows.len(), 10);
+    for r in &rows {
+        // Not `'-#frame=…`: the formula guard quotes a leading `-`.
+        assert!(r["source"].starts_with("stdin#frame="), "{}", r["source"]);
+    }
+    // The rest of each row is the file's.
+    let from_file =
+        common::rows(&common::dupcall(&["analyze", SAMPLE, "--fingerprint-key", "sample", "-q"]).stdout);
+    assert_eq!(common::without_source(&rows), common::without_source(&from_file));
+}
