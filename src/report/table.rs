@@ -29,8 +29,8 @@ const ID: usize = 5;
 const LABEL: usize = 18;
 const WHEN: usize = 12;
 const TWICE: usize = 5;
-const ENDPOINT_MAX: usize = 40;
-const CALLER_MAX: usize = 28;
+const ENDPOINT_MAX: usize = 32;
+const CALLER_MAX: usize = 26;
 /// The evidence line's indent (under the label).
 const INDENT: usize = ID + 1;
 

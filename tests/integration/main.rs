@@ -33,3 +33,6 @@ mod leaks; // no secret in any output
 mod mermaid_render; // every diagram rendered by the real Mermaid library
 mod report_formats; // CSV/JSON/Markdown snapshots
 mod terminal_view; // the table a terminal gets, and pipes still getting the CSV
+
+// Shipping.
+mod packaging; // --version, man pages, completions, the .deb's contents
