@@ -15,7 +15,7 @@ pub mod rows;
 pub mod summary;
 pub mod table;
 
-pub use summary::{InputInfo, MAX_GROUPS, OTHER_GROUP, Summary, group_key};
+pub use summary::{InputFailure, InputInfo, MAX_GROUPS, OTHER_GROUP, Summary, group_key};
 
 use std::io;
 

@@ -2,12 +2,41 @@
 //! caller) and one [`InputInfo`] per input, as every report format lists them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
+use thiserror::Error;
 
+use crate::accesslog::pipeline::LogError;
+use crate::capture::reader::CaptureError;
 use crate::correlate::{DoubleExecution, Label, Row};
 use crate::exchange::Timestamp;
-use crate::input::InputKind;
+use crate::input::{InputError, InputKind};
+
+/// Why an input could not be read, typed: opening it failed, or its capture or log could
+/// not be read at all. Its text is what the reports print.
+#[derive(Debug, Error)]
+pub enum InputFailure {
+    /// It could not be opened, or its kind not told (the error names the path).
+    #[error(transparent)]
+    Open(#[from] InputError),
+    /// A capture that cannot be read at all.
+    #[error("{path}: {source}")]
+    Capture {
+        /// The input's name.
+        path: String,
+        /// Why.
+        source: CaptureError,
+    },
+    /// An access log that cannot be read at all.
+    #[error("{path}: {source}")]
+    Log {
+        /// The input's name.
+        path: String,
+        /// Why.
+        source: LogError,
+    },
+}
 
 /// One input as the report lists it.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -34,8 +63,24 @@ pub struct InputInfo {
     pub last: Option<Timestamp>,
     /// The log format used (logs).
     pub format: Option<String>,
-    /// Why it could not be read, if it could not.
+    /// Why it could not be read, if it could not, as the reports print it.
     pub error: Option<String>,
+    /// The same, typed, for the code that decides on it (not serialised: `error` is).
+    #[serde(skip)]
+    pub failure: Option<Arc<InputFailure>>,
+}
+
+impl InputInfo {
+    /// Records that the input could not be read: the typed failure and its text.
+    pub fn fail(&mut self, failure: InputFailure) {
+        self.error = Some(failure.to_string());
+        self.failure = Some(Arc::new(failure));
+    }
+
+    /// Could it not be read at all?
+    pub fn failed(&self) -> bool {
+        self.failure.is_some() || self.error.is_some()
+    }
 }
 
 /// The most endpoints, and callers, counted by name. The rest are counted together under

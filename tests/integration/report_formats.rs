@@ -219,6 +219,7 @@ fn input(records: u64, first_ms: f64, last_ms: f64) -> InputInfo {
         last: Some(at(last_ms)),
         format: None,
         error: None,
+        failure: None,
     }
 }
 
