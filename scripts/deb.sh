@@ -4,13 +4,16 @@
 # (the file list is [package.metadata.deb] in Cargo.toml; docs/packaging.md).
 #
 #   bash scripts/deb.sh            release build (the profile that ships), then the .deb
-#   bash scripts/deb.sh --dev      package the debug build instead (CI: checks the packaging
-#                                  in seconds, without a second, LTO, build of everything)
+#   bash scripts/deb.sh --dev      package the debug build instead (checks the packaging in
+#                                  seconds, without the LTO build of everything)
+#   DUPCALL_BIN=target/debug/dupcall bash scripts/deb.sh
+#                                  package that binary as it is, building nothing (.ci/run,
+#                                  after `cargo test --no-run`: the binary the tests run)
 #
 # The man pages and completions are written by the packaged binary itself, so they always
 # match its flags. cargo-deb is taken from .ci/cargo/bin (where .ci/run installs it), else
-# from PATH. Env: DEB_OUT (folder for the .deb, default target/debian), DUPCALL_BIN (an
-# already built binary to package, e.g. the one the tests run; implies --dev's profile).
+# from PATH. Env: DEB_OUT (folder for the .deb, default target/debian), DUPCALL_BIN (see
+# above; packaged with the dev profile's settings).
 # Prints the path of the .deb on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
