@@ -14,7 +14,7 @@
 
 use std::io::{self, Write};
 
-use anstyle::{AnsiColor, Style};
+use anstyle::{AnsiColor, Color, Style};
 
 use super::{ReportWriter, RunContext};
 
@@ -33,6 +33,13 @@ const ENDPOINT_MAX: usize = 32;
 const CALLER_MAX: usize = 26;
 /// The evidence line's indent (under the label).
 const INDENT: usize = ID + 1;
+
+/// What did harm: a repeat executed twice.
+const HARM: Style = Style::new().bold().fg_color(Some(Color::Ansi(AnsiColor::Red)));
+/// A repeat that did no harm, or whose harm is unknown.
+const WARN: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Yellow)));
+/// Rows that are context (auth calls, reads).
+const QUIET: Style = Style::new().dimmed();
 
 /// How the table looks.
 #[derive(Clone, Copy, Debug)]
@@ -129,10 +136,10 @@ fn fit(s: &str, width: usize) -> String {
 fn label_style(row: &Row) -> Style {
     let twice = row.double_execution == Some(DoubleExecution::Yes);
     match row.label {
-        l if l.is_repeat() && twice => Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
-        Label::Ambiguous => Style::new().fg_color(Some(AnsiColor::Magenta.into())),
-        l if l.is_repeat() => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
-        Label::Auth | Label::Read => Style::new().dimmed(),
+        l if l.is_repeat() && twice => HARM,
+        Label::Ambiguous => Style::new().fg_color(Some(Color::Ansi(AnsiColor::Magenta))),
+        l if l.is_repeat() => WARN,
+        Label::Auth | Label::Read => QUIET,
         _ => Style::new(),
     }
 }
@@ -140,9 +147,9 @@ fn label_style(row: &Row) -> Style {
 /// The executed-twice cell: `yes`, `no`, `?` (unknown), empty for rows that repeat nothing.
 fn twice_cell(d: Option<DoubleExecution>) -> (&'static str, Style) {
     match d {
-        Some(DoubleExecution::Yes) => ("yes", Style::new().bold().fg_color(Some(AnsiColor::Red.into()))),
-        Some(DoubleExecution::No) => ("no", Style::new().fg_color(Some(AnsiColor::Green.into()))),
-        Some(DoubleExecution::Unknown) => ("?", Style::new().fg_color(Some(AnsiColor::Yellow.into()))),
+        Some(DoubleExecution::Yes) => ("yes", HARM),
+        Some(DoubleExecution::No) => ("no", Style::new().fg_color(Some(Color::Ansi(AnsiColor::Green)))),
+        Some(DoubleExecution::Unknown) => ("?", WARN),
         None => ("", Style::new()),
     }
 }
@@ -156,7 +163,7 @@ impl<W: Write> ReportWriter for TableReport<W> {
             if self.day.is_none() {
                 writeln!(self.out, "{}", self.header())?;
             }
-            writeln!(self.out, "{}", self.paint(&day, Style::new().dimmed()))?;
+            writeln!(self.out, "{}", self.paint(&day, QUIET))?;
             self.day = Some(day);
         }
         self.rows += 1;
@@ -170,7 +177,7 @@ impl<W: Write> ReportWriter for TableReport<W> {
         let style = label_style(row);
         let (twice, twice_style) = twice_cell(row.double_execution);
         let evidence_style =
-            if matches!(row.label, Label::Auth | Label::Read) { Style::new().dimmed() } else { Style::new() };
+            if matches!(row.label, Label::Auth | Label::Read) { QUIET } else { Style::new() };
         let evidence = shorten(&one_line(&redactor.text(&row.evidence)), cols.evidence);
         let line = format!(
             "{:>ID$} {} {} {} {} {}",
@@ -190,11 +197,7 @@ impl<W: Write> ReportWriter for TableReport<W> {
             writeln!(self.out, "No mutations or auth calls found.")?;
         } else {
             let twice = format!("{} executed twice", self.twice);
-            let twice = if self.twice > 0 {
-                self.paint(&twice, Style::new().bold().fg_color(Some(AnsiColor::Red.into())))
-            } else {
-                twice
-            };
+            let twice = if self.twice > 0 { self.paint(&twice, HARM) } else { twice };
             writeln!(
                 self.out,
                 "\n{} rows, {} repeated {}, {twice}.",
