@@ -21,7 +21,7 @@ use crate::http::decode::{DEFAULT_DECODED_CAP, trailer_exceeds_cap};
 use crate::input::{self, InputKind};
 use crate::profile::{Profile, detect_profile};
 use crate::redact::Redactor;
-use crate::report::{InputInfo, Summary};
+use crate::report::{InputFailure, InputInfo, Summary};
 use crate::tls::KeyMaterial;
 
 /// How to choose the profile.
@@ -162,7 +162,7 @@ impl ExchangeStream {
                 }
                 Ok(Msg::Done(done)) => {
                     let (info, diag) = *done;
-                    self.input_failed |= info.error.is_some();
+                    self.input_failed |= info.failed();
                     self.inputs[i] = info;
                     self.diagnostics.merge(diag);
                     self.open[i] = false;
@@ -411,9 +411,9 @@ fn read_input(id: InputId, path: &str, opts: &ReadOptions, tx: SyncSender<Msg>) 
     let mut diag = Diagnostics::default();
     diag.echo = opts.echo;
     match input::open_counted(path, opts.progress.clone()) {
-        Err(e) => info.error = Some(e.to_string()),
+        Err(e) => info.fail(InputFailure::Open(e)),
         Ok(opened) => {
-            info.kind = opened.kind.name().to_string();
+            info.kind = Some(opened.kind);
             info.gzip = opened.gzip;
             let mut exchanges = 0u64;
             let mut batch: Vec<Exchange> = Vec::with_capacity(BATCH);
@@ -444,7 +444,7 @@ fn read_input(id: InputId, path: &str, opts: &ReadOptions, tx: SyncSender<Msg>) 
                             info.first = s.capture.first_ts;
                             info.last = s.capture.last_ts;
                         }
-                        Err(e) => info.error = Some(format!("{path}: {e}")),
+                        Err(e) => info.fail(InputFailure::Capture { path: path.to_string(), source: e }),
                     }
                 }
                 InputKind::Text => {
@@ -456,7 +456,7 @@ fn read_input(id: InputId, path: &str, opts: &ReadOptions, tx: SyncSender<Msg>) 
                             info.last = s.last;
                             info.format = Some(s.format);
                         }
-                        Err(e) => info.error = Some(format!("{path}: {e}")),
+                        Err(e) => info.fail(InputFailure::Log { path: path.to_string(), source: e }),
                     }
                 }
             }

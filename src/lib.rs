@@ -37,6 +37,8 @@ pub mod correlate;
 pub mod redact;
 // Rows into CSV, JSON and Markdown; the run's summary.
 pub mod report;
+// Text helpers the output stages share: durations in words, cutting to a width, one line.
+pub mod text;
 // Warnings as data, counted per kind.
 pub mod diag;
 // The run: inputs on threads, merged by time, classified, correlated, reported.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -12,6 +12,7 @@ use dupcall::classify::CallerMode;
 use dupcall::correlate::{DoubleExecution, Label, Settings};
 use dupcall::profile::{Profile, duration_text};
 use dupcall::report::rows::RowCsv;
+use dupcall::report::table::{TableReport, TableStyle};
 use dupcall::report::{ReportWriter, RunContext};
 
 use super::common::{KeylogArgs, LimitArgs, OutputArgs, echo_warning};
@@ -27,6 +28,19 @@ pub enum Format {
     Json,
     /// Markdown to paste into an issue.
     Md,
+    /// A table to read in a terminal (the default when stdout is one).
+    Table,
+}
+
+/// When the terminal table uses colour.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorArg {
+    /// When stdout is a terminal and `NO_COLOR` is not set.
+    Auto,
+    /// Always (also into pipes and files; overrides `NO_COLOR`).
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Who counts as one caller.
@@ -56,9 +70,13 @@ pub struct Args {
     /// Write the report here instead of stdout (the extension picks the format).
     #[arg(short, long, value_name = "FILE")]
     output: Option<String>,
-    /// Report format (default: from the -o extension, else csv).
+    /// Report format (default: from the -o extension; else a table when stdout is a
+    /// terminal, csv otherwise).
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// Colour in the terminal table (`NO_COLOR` set turns `auto` off).
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    color: ColorArg,
     /// Exit with code 3 when any of these labels is found (comma-separated).
     #[arg(long, value_name = "LABELS", value_delimiter = ',')]
     fail_on: Vec<String>,
@@ -85,12 +103,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .filter(|s| !s.trim().is_empty())
         .map(|s| Label::parse(s).with_context(|| format!("--fail-on: unknown label `{s}` (use original, auto-refresh-retry, error-retry, genuine-duplicate, ambiguous, auth, read)")))
         .collect::<anyhow::Result<_>>()?;
-    let format = match (args.format, args.output.as_deref()) {
-        (Some(f), _) => f,
-        (None, Some(p)) if p.ends_with(".json") => Format::Json,
-        (None, Some(p)) if p.ends_with(".md") || p.ends_with(".markdown") => Format::Md,
-        _ => Format::Csv,
-    };
     let profile = match args.profile.as_str() {
         "auto" => ProfileChoice::Auto,
         name => ProfileChoice::Fixed(Box::new(Profile::load(name)?)),
@@ -112,15 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let progress = Progress::start(&args.inputs, args.out.quiet);
     let opts = AnalyzeOptions { progress: progress.counter(), ..opts };
-    let out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {p}"))?)),
-        None => Box::new(BufWriter::new(io::stdout().lock())),
-    };
-    let mut writer: Box<dyn ReportWriter> = match format {
-        Format::Csv => Box::new(RowCsv::new(out, args.inputs.clone())?),
-        Format::Json => Box::new(dupcall::report::json::JsonReport::new(out, args.inputs.clone())?),
-        Format::Md => Box::new(dupcall::report::markdown::MarkdownReport::new(out, args.inputs.clone())),
-    };
+    let mut writer = open_writer(&args)?;
     let mut write_err = None;
     let mut twice: BTreeMap<Label, u64> = BTreeMap::new();
     let mut found_fail = false;
@@ -158,6 +162,60 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     Ok(if result.input_failed { EXIT_INPUT } else { 0 })
 }
+
+/// The format asked for: `--format`, else the `-o` extension, else a table for a terminal
+/// and CSV for pipes and files (byte for byte what scripts have always read).
+fn choose_format(format: Option<Format>, output: Option<&str>, stdout_is_terminal: bool) -> Format {
+    match (format, output) {
+        (Some(f), _) => f,
+        (None, Some(p)) if p.ends_with(".json") => Format::Json,
+        (None, Some(p)) if p.ends_with(".md") || p.ends_with(".markdown") => Format::Md,
+        (None, Some(_)) => Format::Csv,
+        (None, None) if stdout_is_terminal => Format::Table,
+        (None, None) => Format::Csv,
+    }
+}
+
+/// Colour on? `always` and `never` say so; `auto` when the table goes to a terminal and
+/// `NO_COLOR` (<https://no-color.org>) is unset or empty, and `TERM` is not `dumb`.
+fn use_color(choice: ColorArg, to_terminal: bool) -> bool {
+    let env_set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    match choice {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => {
+            to_terminal && !env_set("NO_COLOR") && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+        }
+    }
+}
+
+/// The report writer for the chosen format, on `-o FILE` or stdout.
+fn open_writer(args: &Args) -> anyhow::Result<Box<dyn ReportWriter>> {
+    let stdout_is_terminal = args.output.is_none() && io::stdout().is_terminal();
+    let format = choose_format(args.format, args.output.as_deref(), stdout_is_terminal);
+    let out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {p}"))?)),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    Ok(match format {
+        Format::Csv => Box::new(RowCsv::new(out, args.inputs.clone())?),
+        Format::Json => Box::new(dupcall::report::json::JsonReport::new(out, args.inputs.clone())?),
+        Format::Md => Box::new(dupcall::report::markdown::MarkdownReport::new(out, args.inputs.clone())),
+        Format::Table => {
+            // The terminal's width when stdout is one; a fixed width otherwise, so a
+            // table written to a pipe or file is the same everywhere.
+            let width = match stdout_is_terminal {
+                true => console::Term::stdout().size_checked().map_or(DEFAULT_WIDTH, |(_, w)| usize::from(w)),
+                false => DEFAULT_WIDTH,
+            };
+            let style = TableStyle { width, color: use_color(args.color, stdout_is_terminal) };
+            Box::new(TableReport::new(out, style))
+        }
+    })
+}
+
+/// The table's width when it does not go to a terminal.
+const DEFAULT_WIDTH: usize = 120;
 
 fn print_summary(r: &RunResult, twice: &BTreeMap<Label, u64>, args: &Args, started: Instant) {
     let s = &r.summary;

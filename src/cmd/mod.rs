@@ -6,10 +6,15 @@ mod exchanges;
 mod generate;
 mod profiles;
 mod progress;
+mod shell;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// `dupcall --version`: the version and the git commit built from (build.rs), e.g.
+/// `dupcall 0.1.0 (commit e5c31547402e)`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("DUPCALL_COMMIT"), ")");
 
 /// Exit code: an input could not be read at all.
 pub const EXIT_INPUT: u8 = 1;
@@ -21,7 +26,7 @@ pub const EXIT_FAIL_ON: u8 = 3;
 #[derive(Parser, Debug)]
 #[command(
     name = "dupcall",
-    version,
+    version = VERSION,
     about = "Tells why an HTTP call happened twice: token-refresh retry, error retry or genuine duplicate."
 )]
 struct Cli {
@@ -37,6 +42,10 @@ enum Command {
     Exchanges(exchanges::Args),
     /// List, print or check profiles (what a service's calls mean).
     Profiles(profiles::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(shell::CompletionArgs),
+    /// Print the manual page (roff), or write one page per command into a folder.
+    Man(shell::ManArgs),
     /// Write a large deterministic capture for benchmarks.
     #[command(hide = true)]
     Generate(generate::Args),
@@ -56,6 +65,8 @@ pub fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(args),
         Command::Exchanges(args) => exchanges::run(args),
         Command::Profiles(args) => profiles::run(args),
+        Command::Completions(args) => shell::completions(args),
+        Command::Man(args) => shell::man(args),
         Command::Generate(args) => generate::run(args),
     };
     match result {

@@ -104,7 +104,7 @@ impl<'r, W: Write> ExchangeCsv<'r, W> {
                 None => self.out.write_field(b"")?,
             }
         }
-        let input = self.inputs.get(ex.input as usize).map(String::as_str).unwrap_or("?");
+        let input = super::rows::source_name(&self.inputs, ex.input as usize);
         match ex.origin() {
             Origin::Frame(n) => field!("{input}#frame={n}"),
             Origin::Line(n) => field!("{input}:line={n}"),

@@ -32,6 +32,7 @@ use super::{ReportWriter, RunContext};
 use super::{InputInfo, group_key};
 use crate::correlate::{Cause, DoubleExecution, Label, Row};
 use crate::exchange::Origin;
+use crate::input::InputKind;
 use crate::redact::Redactor;
 
 /// The schema name and major version. A change that removes, renames or retypes a field
@@ -90,9 +91,9 @@ impl Serialize for Ordered<'_> {
 }
 
 #[derive(Serialize)]
-struct JsonInput<'a> {
+struct JsonInput {
     file: String,
-    kind: Option<&'a str>,
+    kind: Option<&'static str>,
     gzip: bool,
     packets: Option<u64>,
     lines: Option<u64>,
@@ -111,13 +112,13 @@ struct JsonInput<'a> {
     tls_decrypted: Option<u64>,
 }
 
-impl<'a> JsonInput<'a> {
-    fn of(i: &'a InputInfo, redactor: &Redactor) -> Self {
-        let log = i.kind == "access-log";
-        let read = !i.kind.is_empty();
+impl JsonInput {
+    fn of(i: &InputInfo, redactor: &Redactor) -> Self {
+        let log = i.kind == Some(InputKind::Text);
+        let read = i.kind.is_some();
         JsonInput {
             file: redactor.text(&i.name),
-            kind: non_empty(&i.kind),
+            kind: i.kind.map(InputKind::name),
             gzip: i.gzip,
             packets: (read && !log).then_some(i.records),
             lines: (read && log).then_some(i.records),
@@ -257,7 +258,7 @@ impl<W: Write> ReportWriter for JsonReport<W> {
         let s = ctx.summary;
         self.field("profile", &non_empty(&s.profile))?;
         self.field("window", &ctx.window)?;
-        let inputs: Vec<JsonInput<'_>> = ctx.inputs.iter().map(|i| JsonInput::of(i, redactor)).collect();
+        let inputs: Vec<JsonInput> = ctx.inputs.iter().map(|i| JsonInput::of(i, redactor)).collect();
         self.field("inputs", &inputs)?;
 
         let labels: Vec<(&str, u64)> = Label::ALL.iter().map(|l| (l.name(), s.count_of(*l))).collect();

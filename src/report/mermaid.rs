@@ -22,6 +22,7 @@ use crate::classify::{Marker, Outcome};
 use crate::correlate::{DoubleExecution, Label, Row};
 use crate::exchange::Timestamp;
 use crate::redact::Redactor;
+use crate::text::shorten;
 
 use super::rows::addr;
 
@@ -204,16 +205,6 @@ pub fn ms_between(a: Timestamp, b: Timestamp) -> f64 {
     b.0.saturating_sub(a.0) as f64 / 1e6
 }
 
-/// Shortens to at most `max` characters, ending in `…` when cut.
-pub fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
 /// Which role a row plays in the diagram.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -305,37 +296,7 @@ pub fn sequence_diagram(r: &Repeat<'_>) -> String {
         let n = events.len();
         events.push((b.time.0, n, message(&c, "->>", &s, &req)));
 
-        let resp_line = match b.resp_time {
-            Some(rt) => {
-                let mut words = match b.status {
-                    Some(st) => format!("HTTP {st} {}", b.outcome.name()),
-                    None => b.outcome.name().to_string(),
-                };
-                match &b.marker {
-                    Marker::Absent => words.push_str(&format!(", no {marker}")),
-                    Marker::Present(v) => words.push_str(&format!(", {marker} = {v}")),
-                    Marker::OtherCase(name, v) => {
-                        words.push_str(&format!(", only {name} = {v} (other letter case)"))
-                    }
-                    Marker::NotApplicable | Marker::Unseen => {}
-                }
-                if let Some(code) = &b.code {
-                    words.push_str(&format!(", code {code}"));
-                }
-                if let Some(t) = &b.issued {
-                    words.push_str(&format!(", new token {t}"));
-                }
-                words.push_str(&format!(" ({})", rel(rt)));
-                let arrow = if b.outcome == Outcome::NoResponse { "--x" } else { "-->>" };
-                (rt.0.max(b.time.0), message(&s, arrow, &c, &words))
-            }
-            // A response lost in a gap is noted where it was due; one that never came
-            // is a crossed arrow at the end.
-            None if b.outcome == Outcome::Unknown => {
-                (b.time.0, note_over(&s, None, &format!("#{}'s response lost in a capture gap", b.id)))
-            }
-            None => (i64::MAX, message(&s, "--x", &c, "no response (connection closed or capture ended)")),
-        };
+        let resp_line = response_event(b, &s, &c, marker, t0);
         let n = events.len();
         events.push((resp_line.0, n, resp_line.1));
     }
@@ -356,6 +317,44 @@ pub fn sequence_diagram(r: &Repeat<'_>) -> String {
     let mut out = lines.join("\n");
     out.push('\n');
     out
+}
+
+/// The response to `b` as a diagram event, at its time: an arrow from server `s` to client
+/// `c` with its status, outcome, marker, code and issued token; a note when it was lost in
+/// a gap; a crossed arrow at the end when it never came.
+fn response_event(b: &Brief, s: &str, c: &str, marker: &str, t0: Timestamp) -> (i64, String) {
+    let rel = |t: Timestamp| rel_time(ms_between(t0, t));
+    match b.resp_time {
+        Some(rt) => {
+            let mut words = match b.status {
+                Some(st) => format!("HTTP {st} {}", b.outcome.name()),
+                None => b.outcome.name().to_string(),
+            };
+            match &b.marker {
+                Marker::Absent => words.push_str(&format!(", no {marker}")),
+                Marker::Present(v) => words.push_str(&format!(", {marker} = {v}")),
+                Marker::OtherCase(name, v) => {
+                    words.push_str(&format!(", only {name} = {v} (other letter case)"))
+                }
+                Marker::NotApplicable | Marker::Unseen => {}
+            }
+            if let Some(code) = &b.code {
+                words.push_str(&format!(", code {code}"));
+            }
+            if let Some(t) = &b.issued {
+                words.push_str(&format!(", new token {t}"));
+            }
+            words.push_str(&format!(" ({})", rel(rt)));
+            let arrow = if b.outcome == Outcome::NoResponse { "--x" } else { "-->>" };
+            (rt.0.max(b.time.0), message(s, arrow, c, &words))
+        }
+        // A response lost in a gap is noted where it was due; one that never came
+        // is a crossed arrow at the end.
+        None if b.outcome == Outcome::Unknown => {
+            (b.time.0, note_over(s, None, &format!("#{}'s response lost in a capture gap", b.id)))
+        }
+        None => (i64::MAX, message(s, "--x", c, "no response (connection closed or capture ended)")),
+    }
 }
 
 #[cfg(test)]

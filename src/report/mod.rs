@@ -1,4 +1,5 @@
-//! Reports: labelled rows and a run's results in, CSV / JSON / Markdown bytes out.
+//! Reports: labelled rows and a run's results in, CSV / JSON / Markdown / terminal-table
+//! bytes out.
 //!
 //! Every writer takes a [`Redactor`]: values that can carry secrets (URIs, headers, bodies,
 //! evidence text) pass through it before they are written, and CSV cells pass the
@@ -12,8 +13,9 @@ pub mod markdown;
 pub mod mermaid;
 pub mod rows;
 pub mod summary;
+pub mod table;
 
-pub use summary::{InputInfo, MAX_GROUPS, OTHER_GROUP, Summary, group_key};
+pub use summary::{InputFailure, InputInfo, MAX_GROUPS, OTHER_GROUP, Summary, group_key};
 
 use std::io;
 

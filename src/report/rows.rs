@@ -53,9 +53,19 @@ pub fn write_addr(out: &mut String, a: &SocketAddr) {
     }
 }
 
-/// `FILE#frame=N` or `FILE:line=N`.
+/// The name a `source` cell gives input `id`: its path, `stdin` for `-` (which the formula
+/// guard would otherwise print as `'-`), `?` for an unknown id.
+pub fn source_name(inputs: &[String], id: usize) -> &str {
+    match inputs.get(id).map(String::as_str) {
+        Some("-") => "stdin",
+        Some(name) => name,
+        None => "?",
+    }
+}
+
+/// `FILE#frame=N` or `FILE:line=N` (`stdin#frame=N` for `-`).
 pub fn source(inputs: &[String], row: &Row) -> String {
-    let input = inputs.get(row.call.input as usize).map(String::as_str).unwrap_or("?");
+    let input = source_name(inputs, row.call.input as usize);
     match row.call.origin {
         Origin::Frame(n) => format!("{input}#frame={n}"),
         Origin::Line(n) => format!("{input}:line={n}"),

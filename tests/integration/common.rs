@@ -262,3 +262,19 @@ pub fn sample_captures() -> Vec<String> {
     out.sort();
     out
 }
+
+/// The samples that have a committed expected report: `NAME` for each
+/// `samples/NAME.pcap` with a `samples/NAME.expected.csv`, sorted.
+pub fn sample_names() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("samples/ exists")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let name = name.strip_suffix(".pcap")?.to_string();
+            dir.join(format!("{name}.expected.csv")).exists().then_some(name)
+        })
+        .collect();
+    names.sort();
+    names
+}

@@ -63,3 +63,9 @@ mod leaks;
 mod mermaid_render;
 // CSV/JSON/Markdown snapshots.
 mod report_formats;
+
+// --- The terminal and the package ---
+// The table a terminal gets, and pipes still getting the CSV.
+mod terminal_view;
+// --version, man pages, completions, the .deb's contents.
+mod packaging;

@@ -17,6 +17,7 @@ use dupcall::classify::{Call, CallKind, Marker, Outcome};
 use dupcall::correlate::{Cause, Confidence, DoubleExecution, Label, Row};
 use dupcall::diag::{Diagnostics, WarningKind};
 use dupcall::exchange::{Flags, Origin, Timestamp};
+use dupcall::input::InputKind;
 use dupcall::redact::Redactor;
 use dupcall::report::json::JsonReport;
 use dupcall::report::markdown::{MAX_DIAGRAMS, MarkdownReport, RECENT};
@@ -192,8 +193,8 @@ fn rows(specs: Vec<(C, R)>, r: &Redactor) -> Vec<Row> {
 fn summary(rows: &[Row], profile: &str) -> Summary {
     let mut s = Summary { profile: profile.to_string(), ..Summary::default() };
     for row in rows {
+        *s.labels.entry(row.label).or_default() += 1;
         let label = row.label.name().to_string();
-        *s.labels.entry(label.clone()).or_default() += 1;
         if row.double_execution == Some(DoubleExecution::Yes) {
             s.executed_twice += 1;
         }
@@ -213,7 +214,7 @@ fn summary(rows: &[Row], profile: &str) -> Summary {
 fn input(records: u64, first_ms: f64, last_ms: f64) -> InputInfo {
     InputInfo {
         name: "capture.pcap".to_string(),
-        kind: "pcap".to_string(),
+        kind: Some(InputKind::Pcap),
         gzip: false,
         records,
         bytes: records * 300,
