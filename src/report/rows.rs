@@ -53,12 +53,13 @@ pub fn write_addr(out: &mut String, a: &SocketAddr) {
     }
 }
 
-/// `FILE#frame=N` or `FILE:line=N`.
+/// `FILE#frame=N`, `FILE:line=N` or `FILE#entry=N` (HAR).
 pub fn source(inputs: &[String], row: &Row) -> String {
     let input = inputs.get(row.call.input as usize).map(String::as_str).unwrap_or("?");
     match row.call.origin {
         Origin::Frame(n) => format!("{input}#frame={n}"),
         Origin::Line(n) => format!("{input}:line={n}"),
+        Origin::Entry(n) => format!("{input}#entry={n}"),
     }
 }
 
