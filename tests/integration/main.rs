@@ -27,6 +27,9 @@ mod sim_smoke; // the traffic simulator itself
 mod log_samples; // the bundled nginx log samples
 mod nginx_logs; // a real nginx in front of the simulator
 
+// HAR files.
+mod har; // real producers: mitmproxy's hardump, chromium through Playwright
+
 // Reports and secrets.
 mod formula_injection; // no CSV cell starts a formula
 mod leaks; // no secret in any output
