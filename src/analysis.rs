@@ -450,6 +450,16 @@ fn read_input(id: InputId, path: &str, opts: &ReadOptions, tx: SyncSender<Msg>) 
                         Err(e) => info.error = Some(format!("{path}: {e}")),
                     }
                 }
+                InputKind::Records => {
+                    match crate::har::records::read_records(opened.reader, id, &mut diag, &mut send) {
+                        Ok(s) => {
+                            info.records = s.lines;
+                            info.first = s.first;
+                            info.last = s.last;
+                        }
+                        Err(e) => info.error = Some(format!("{path}: {e}")),
+                    }
+                }
                 InputKind::Text => {
                     match logs::log_exchanges(opened.reader, id, path, &opts.logs, &mut diag, &mut send) {
                         Ok(s) => {

@@ -24,6 +24,8 @@ pub enum InputKind {
     Text,
     /// A HAR (HTTP Archive): a JSON object whose first member is `"log": {`.
     Har,
+    /// dupcall's own exchange records (`dupcall exchanges --format jsonl`).
+    Records,
 }
 
 impl InputKind {
@@ -34,6 +36,7 @@ impl InputKind {
             InputKind::PcapNg => "pcapng",
             InputKind::Text => "access-log",
             InputKind::Har => "har",
+            InputKind::Records => "exchange-records",
         }
     }
 }
@@ -195,6 +198,9 @@ pub fn kind_of(p: &[u8]) -> Option<InputKind> {
     }
     if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
         return Some(InputKind::PcapNg);
+    }
+    if crate::har::records::is_records(p) {
+        return Some(InputKind::Records);
     }
     if is_har(p) {
         return Some(InputKind::Har);

@@ -142,3 +142,45 @@ fn times_and_urls() {
     assert_eq!(entry::split_url("https://h"), ("h", "/", "https"));
     assert_eq!(entry::split_url("http://[::1]:80/p?q"), ("[::1]:80", "/p?q", "http"));
 }
+
+#[test]
+fn a_fingerprint_is_not_fingerprinted_again() {
+    let r = crate::redact::Redactor::with_key("k");
+    let fp = r.fingerprint(b"a-real-token-value");
+    assert_eq!(r.fingerprint(fp.as_bytes()), fp);
+    assert_eq!(r.fingerprint(format!("{fp}(jwt exp=2026-01-01T00:00:00Z)").as_bytes()), fp);
+    // Anything else is a secret like any other.
+    assert_ne!(r.fingerprint(format!("{fp}x").as_bytes()), format!("{fp}x")[..12]);
+    assert_ne!(r.fingerprint(b"tok:1A2B3C4D"), "tok:1A2B3C4D");
+}
+
+#[test]
+fn records_round_trip_an_exchange_with_its_secrets_redacted() {
+    let post =
+        r#","postData":{"mimeType":"application/json","text":"{\"password\":\"Hunter2Secret\",\"a\":1}"}"#;
+    let e = entry("2026-11-26T03:28:21.5Z", "POST", "http://h/x?access_token=QueryTok3n", post).replace(
+        r#"{"name":"User-Agent","value":"t"}"#,
+        r#"{"name":"Authorization","value":"Bearer BearerTok3nValue"}"#,
+    );
+    let (ex, _, _) = read(&har(&[e]));
+    let r = crate::redact::Redactor::with_key("k");
+    let mut out = Vec::new();
+    records::write_record(&mut out, &ex[0], &r).unwrap();
+    let text = String::from_utf8(out.clone()).unwrap();
+    for s in ["Hunter2Secret", "QueryTok3n", "BearerTok3nValue"] {
+        assert!(!text.contains(s), "{s} in {text}");
+    }
+    assert!(records::is_records(&out));
+    let mut back = Vec::new();
+    let mut diag = Diagnostics::default();
+    records::read_records(&out[..], 3, &mut diag, &mut |e| back.push(e)).unwrap();
+    let b = &back[0];
+    assert_eq!((b.input, b.time(), b.origin()), (3, ex[0].time(), Origin::Entry(0)));
+    let req = b.request.as_ref().unwrap();
+    assert_eq!(
+        req.head.header_str("authorization"),
+        Some(format!("Bearer {}", r.fingerprint(b"BearerTok3nValue")).as_str())
+    );
+    assert_eq!(req.body.len, ex[0].request.as_ref().unwrap().body.len);
+    assert_eq!(b.logged.as_ref().unwrap().producer.as_deref(), Some("mitmproxy"));
+}

@@ -436,6 +436,8 @@ fn every_output(input: &str, dir: &Path) -> Vec<(String, String)> {
     let file_s = file.to_string_lossy().into_owned();
     all.extend(outputs(&["exchanges", input], &[]));
     all.extend(outputs(&["exchanges", input, "-o", &file_s], &[&file]));
+    // Exchange records carry heads and bodies: redacted like every other output.
+    all.extend(outputs(&["exchanges", "--format", "jsonl", input], &[]));
     // `exchanges -v` where the command has the flag.
     let v = common::dupcall(&["exchanges", "-v", input]);
     if v.status.code() != Some(2) {

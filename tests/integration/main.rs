@@ -29,6 +29,7 @@ mod nginx_logs; // a real nginx in front of the simulator
 
 // HAR files.
 mod har; // real producers: mitmproxy's hardump, chromium through Playwright
+mod records; // dupcall-exchange/1 records out and back in: the same rows
 
 // Reports and secrets.
 mod formula_injection; // no CSV cell starts a formula
