@@ -134,6 +134,9 @@ struct State<'a> {
     saw_entries: bool,
     connections: HashMap<String, u64>,
     next_conn: u64,
+    /// URL authority → the server address an entry to it named (Playwright names it only on
+    /// the entry that opened a connection).
+    servers: HashMap<String, std::net::SocketAddr>,
     heap: BinaryHeap<std::cmp::Reverse<Pending>>,
     held_bytes: u64,
     newest: i64,
@@ -167,6 +170,7 @@ impl<'a> State<'a> {
             saw_entries: false,
             connections: HashMap::new(),
             next_conn: 0,
+            servers: HashMap::new(),
             heap: BinaryHeap::new(),
             held_bytes: 0,
             newest: i64::MIN,
@@ -198,7 +202,18 @@ impl<'a> State<'a> {
             producer: self.producer.as_deref(),
             body_cap: self.opts.body_cap,
         };
-        let (ex, notes) = entry::to_exchange(e, index, conn, &cx);
+        let (mut ex, notes) = entry::to_exchange(e, index, conn, &cx);
+        let authority = entry::split_url(&e.request.url).0;
+        if ex.server.ip().is_unspecified() {
+            if let Some(a) = self.servers.get(authority) {
+                ex.server = *a;
+            }
+        } else if self.servers.get(authority) != Some(&ex.server) {
+            if self.servers.len() >= MAX_CONNECTIONS {
+                self.servers.clear();
+            }
+            self.servers.insert(authority.to_string(), ex.server);
+        }
         if notes.missing_post_data {
             count(&mut self.missing_post, index);
         }

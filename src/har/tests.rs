@@ -184,3 +184,17 @@ fn records_round_trip_an_exchange_with_its_secrets_redacted() {
     assert_eq!(req.body.len, ex[0].request.as_ref().unwrap().body.len);
     assert_eq!(b.logged.as_ref().unwrap().producer.as_deref(), Some("mitmproxy"));
 }
+
+#[test]
+fn an_entry_without_a_server_address_takes_the_last_one_of_its_host() {
+    let a = entry("2026-11-26T03:28:21.000Z", "GET", "http://h:8080/a", "").replacen(
+        r#""startedDateTime""#,
+        r#""serverIPAddress":"10.1.2.3","_serverPort":8080,"startedDateTime""#,
+        1,
+    );
+    let b = entry("2026-11-26T03:28:22.000Z", "GET", "http://h:8080/b", "");
+    let c = entry("2026-11-26T03:28:23.000Z", "GET", "http://other/c", "");
+    let (ex, _, _) = read(&har(&[a, b, c]));
+    let servers: Vec<String> = ex.iter().map(|e| e.server.to_string()).collect();
+    assert_eq!(servers, ["10.1.2.3:8080", "10.1.2.3:8080", "0.0.0.0:0"]);
+}

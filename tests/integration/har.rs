@@ -6,7 +6,8 @@
 //! and replay once, and submit one order twice. The truth is the API's execution log: which
 //! attempts were rejected, which executed. `dupcall analyze FILE.har` must read every entry
 //! and label the replay `auto-refresh-retry` (not executed twice) and the double submit
-//! `genuine-duplicate` (executed twice), exactly as the log says.
+//! `genuine-duplicate` (executed twice), exactly as the log says; and the HAR's exchange
+//! records (`dupcall exchanges --format jsonl`) must give the same rows.
 //!
 //! Needs python3, .ci/py (`pip install --target .ci/py mitmproxy playwright`; `.ci/run` does
 //! it) and /usr/bin/chromium; fails without them unless `DUPCALL_SKIP_HAR_PRODUCERS=1`.
@@ -177,6 +178,29 @@ fn check(har: &Path, exec: &Path, producer: &str) {
     assert!(
         want.iter().any(|w| w.1 == "auto-refresh-retry") && want.iter().any(|w| w.1 == "genuine-duplicate")
     );
+    // The HAR's exchange records label the same (docs/har.md, "Exchange records").
+    let rec = har.with_extension("jsonl");
+    let rec_s = rec.to_string_lossy();
+    let k = ["--fingerprint-key", "har-records", "--profile", "oauth2-bearer", "--all"];
+    let out = common::dupcall(&[
+        "exchanges",
+        "--format",
+        "jsonl",
+        "--fingerprint-key",
+        "har-records",
+        &har_s,
+        "-o",
+        &rec_s,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows_of = |input: &str| {
+        let mut args = vec!["analyze", input];
+        args.extend(k);
+        common::without_source(&common::rows(&common::dupcall(&args).stdout))
+    };
+    let direct = rows_of(&har_s);
+    assert_eq!(direct.len(), entries);
+    assert_eq!(rows_of(&rec_s), direct, "{producer}: rows from the HAR's records differ");
 }
 
 #[test]
