@@ -198,3 +198,33 @@ fn an_entry_without_a_server_address_takes_the_last_one_of_its_host() {
     let servers: Vec<String> = ex.iter().map(|e| e.server.to_string()).collect();
     assert_eq!(servers, ["10.1.2.3:8080", "10.1.2.3:8080", "0.0.0.0:0"]);
 }
+
+#[test]
+fn every_cut_and_many_byte_flips_of_a_har_are_read_without_panic() {
+    let post =
+        r#","postData":{"mimeType":"application/x-www-form-urlencoded","params":[{"name":"a","value":"1"}]}"#;
+    let text = har(&[
+        entry("2026-11-26T03:28:21.123456+05:30", "POST", "http://[::1]:8080/x?y=1", post),
+        entry("2026-11-26T03:28:20Z", "GET", "https://h/b", ""),
+    ]);
+    let bytes = text.as_bytes();
+    for cut in 0..bytes.len() {
+        let mut diag = Diagnostics::default();
+        let mut n = 0;
+        let _ = har_exchanges(&bytes[..cut], 0, &HarOptions::default(), &mut diag, &mut |_| n += 1);
+        assert!(n <= 2);
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..3000 {
+        let mut b = bytes.to_vec();
+        for _ in 0..3 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let i = (seed % b.len() as u64) as usize;
+            b[i] = (seed >> 32) as u8;
+        }
+        let mut diag = Diagnostics::default();
+        let _ = har_exchanges(&b[..], 0, &HarOptions::default(), &mut diag, &mut |_| {});
+    }
+}
