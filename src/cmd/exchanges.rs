@@ -17,7 +17,7 @@ use super::progress::Progress;
 /// Arguments of `exchanges`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Capture files (pcap, pcapng, optionally gzip-compressed); `-` reads stdin.
+    /// Inputs (pcap, pcapng, access logs, HAR, exchange records; gzip too); `-` reads stdin.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<String>,
     /// Write the CSV here instead of stdout.
