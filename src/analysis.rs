@@ -447,6 +447,35 @@ fn read_input(id: InputId, path: &str, opts: &ReadOptions, tx: SyncSender<Msg>) 
                         Err(e) => info.fail(InputFailure::Capture { path: path.to_string(), source: e }),
                     }
                 }
+                InputKind::Har => {
+                    let har = crate::har::HarOptions {
+                        body_cap: opts.pipeline.http.body_cap,
+                        reorder: opts.logs.reorder,
+                    };
+                    match crate::har::har_exchanges(opened.reader, id, &har, &mut diag, &mut send) {
+                        Ok(s) => {
+                            info.records = s.entries;
+                            info.connections = s.connections;
+                            info.first = s.first;
+                            info.last = s.last;
+                            info.format = Some(format!(
+                                "har ({})",
+                                if s.creator.is_empty() { "no creator" } else { &s.creator }
+                            ));
+                        }
+                        Err(e) => info.error = Some(format!("{path}: {e}")),
+                    }
+                }
+                InputKind::Records => {
+                    match crate::har::records::read_records(opened.reader, id, &mut diag, &mut send) {
+                        Ok(s) => {
+                            info.records = s.lines;
+                            info.first = s.first;
+                            info.last = s.last;
+                        }
+                        Err(e) => info.error = Some(format!("{path}: {e}")),
+                    }
+                }
                 InputKind::Text => {
                     match logs::log_exchanges(opened.reader, id, path, &opts.logs, &mut diag, &mut send) {
                         Ok(s) => {

@@ -130,13 +130,15 @@ pub enum Origin {
     Frame(u64),
     /// 1-based line number in an access log.
     Line(u64),
+    /// 0-based index of an entry in a HAR's `log.entries` (as `jq '.log.entries[N]'`).
+    Entry(u64),
 }
 
 impl Origin {
     /// The frame or line number.
     pub fn number(self) -> u64 {
         match self {
-            Origin::Frame(n) | Origin::Line(n) => n,
+            Origin::Frame(n) | Origin::Line(n) | Origin::Entry(n) => n,
         }
     }
 }
@@ -513,8 +515,9 @@ pub struct Wire {
     pub tls: Option<u16>,
 }
 
-/// What an access-log line showed beyond the two heads: the facts the correlator needs to
-/// tell whether two lines are the same call and whether a repeat was a retry. Logs only.
+/// What an access-log line (or a HAR entry) showed beyond the two heads: the facts the
+/// correlator needs to tell whether two lines are the same call and whether a repeat was a
+/// retry. Logs and HARs only.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Logged {
     /// The format logs request bodies (`$request_body`): the request's body is in the
@@ -534,6 +537,12 @@ pub struct Logged {
     /// The log says the client went away before the response (nginx 499, HAProxy `C?`
     /// termination states).
     pub client_aborted: bool,
+    /// HAR: the program that recorded it (`log.creator.name`), the caller's stand-in for
+    /// the client host a HAR does not have.
+    pub producer: Option<Box<str>>,
+    /// HAR (Chromium): a short hash of `_initiator`, the call stack that sent the request:
+    /// two attempts from one stack are one piece of code re-sending.
+    pub initiator: Option<u64>,
 }
 
 /// A request and, if seen, its response.

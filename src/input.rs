@@ -1,7 +1,8 @@
 //! Inputs: a path (or `-` for stdin) in, a byte stream and its detected kind out.
 //!
 //! The kind comes from the bytes, never from the file name: pcap and pcapng magic numbers,
-//! gzip (decompressed on the fly, then detected again), and text (an access log). A
+//! gzip (decompressed on the fly, then detected again), a HAR (a JSON object whose first
+//! member is `"log": {`), and text (an access log). A
 //! directory, an unreadable or empty file, or bytes that are none of these get an
 //! [`InputError`] naming the file and what to do.
 
@@ -21,6 +22,10 @@ pub enum InputKind {
     PcapNg,
     /// Text lines (an access log).
     Text,
+    /// A HAR (HTTP Archive): a JSON object whose first member is `"log": {`.
+    Har,
+    /// dupcall's own exchange records (`dupcall exchanges --format jsonl`).
+    Records,
 }
 
 impl InputKind {
@@ -30,6 +35,8 @@ impl InputKind {
             InputKind::Pcap => "pcap",
             InputKind::PcapNg => "pcapng",
             InputKind::Text => "access-log",
+            InputKind::Har => "har",
+            InputKind::Records => "exchange-records",
         }
     }
 }
@@ -192,12 +199,34 @@ pub fn kind_of(p: &[u8]) -> Option<InputKind> {
     if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
         return Some(InputKind::PcapNg);
     }
+    if crate::har::records::is_records(p) {
+        return Some(InputKind::Records);
+    }
+    if is_har(p) {
+        return Some(InputKind::Har);
+    }
     // Text: no NUL and mostly printable in the first bytes (UTF-8 allowed).
     let printable = p.iter().filter(|&&b| b == b'\n' || b == b'\r' || b == b'\t' || b >= 0x20).count();
     if !p.contains(&0) && printable * 100 >= p.len() * 98 {
         return Some(InputKind::Text);
     }
     None
+}
+
+/// Does `p` start like a HAR: `{`, then `"log"`, `:`, `{` (optional UTF-8 BOM, any JSON
+/// whitespace, CRLF included)? A JSON-lines log whose first key is `log` holds a string
+/// there (Docker's), not an object.
+fn is_har(p: &[u8]) -> bool {
+    let p = p.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(p);
+    let mut rest = p;
+    for want in [&b"{"[..], b"\"log\"", b":", b"{"] {
+        rest = rest.trim_ascii_start();
+        match rest.strip_prefix(want) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    true
 }
 
 fn io_error(path: &str, e: io::Error) -> InputError {
@@ -229,6 +258,9 @@ mod tests {
             Some(InputKind::Text)
         );
         assert_eq!(kind_of(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0]), None);
+        assert_eq!(kind_of(b"{\"log\": {\"version\": \"1.2\"}}"), Some(InputKind::Har));
+        assert_eq!(kind_of(b"\xEF\xBB\xBF{\r\n  \"log\" :\r\n {"), Some(InputKind::Har));
+        assert_eq!(kind_of(b"{\"log\":\"container line\",\"stream\":\"stdout\"}\n"), Some(InputKind::Text));
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub mod tls;
 pub mod http;
 // Access logs: nginx, Apache, Tomcat, Envoy, Traefik, JSON lines, as exchanges.
 pub mod accesslog;
+// HAR (HTTP Archive) files: entries streamed one at a time, as exchanges.
+pub mod har;
 // The record every input becomes: [`exchange::Exchange`] and its parts.
 pub mod exchange;
 // Profiles: what a service's calls, credentials, rejections and client retries look like.

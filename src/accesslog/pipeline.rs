@@ -304,6 +304,7 @@ pub fn logged(rec: &LogRecord) -> Logged {
         upstream_addr: rec.upstream_addr.as_deref().map(Box::from),
         upstream_status: rec.upstream_status.as_deref().map(Box::from),
         client_aborted: rec.client_aborted || rec.status == Some(499),
+        ..Logged::default()
     }
 }
 

@@ -124,6 +124,7 @@ pub fn echo_warning(w: &Warning) {
     let at = match w.origin {
         Some(dupcall::exchange::Origin::Frame(n)) => format!(" frame {n}"),
         Some(dupcall::exchange::Origin::Line(n)) => format!(" line {n}"),
+        Some(dupcall::exchange::Origin::Entry(n)) => format!(" entry {n}"),
         None => String::new(),
     };
     let conn = w.conn.map(|c| format!(" conn {c}")).unwrap_or_default();

@@ -1,4 +1,5 @@
-//! `dupcall exchanges INPUT... [-o FILE]`: every HTTP exchange as CSV.
+//! `dupcall exchanges INPUT... [-o FILE] [--format csv|jsonl]`: every HTTP exchange as CSV,
+//! or as `dupcall-exchange/1` records (JSON lines) that `dupcall analyze` reads back.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -6,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use dupcall::analysis::{ExchangeStream, ReadOptions};
+use dupcall::har::records::write_record;
 use dupcall::report::exchanges::ExchangeCsv;
 
 use super::EXIT_INPUT;
@@ -15,12 +17,16 @@ use super::progress::Progress;
 /// Arguments of `exchanges`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Capture files (pcap, pcapng, optionally gzip-compressed); `-` reads stdin.
+    /// Inputs (pcap, pcapng, access logs, HAR, exchange records; gzip too); `-` reads stdin.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<String>,
     /// Write the CSV here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<String>,
+    /// `csv` (a row per exchange, sizes only) or `jsonl` (`dupcall-exchange/1` records with
+    /// redacted heads and bodies, for `dupcall analyze`; docs/har.md).
+    #[arg(long, value_name = "FORMAT", default_value = "csv", value_parser = ["csv", "jsonl"])]
+    format: String,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -35,6 +41,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {p}"))?)),
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
+    if args.format == "jsonl" {
+        return records(args, out);
+    }
     let redactor = args.out.redactor(&[]);
     let mut csv = ExchangeCsv::new(out, &redactor, args.inputs.clone())?;
     let mut opts = args.limits.options();
@@ -82,4 +91,36 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     }
     Ok(if failed { EXIT_INPUT } else { 0 })
+}
+
+/// `--format jsonl`: every exchange as a record, bodies kept (redacted) for the call key.
+fn records(args: Args, out: Box<dyn Write>) -> anyhow::Result<u8> {
+    let mut out = out;
+    // Every built-in profile's secret field names: the records do not know the profile
+    // they will be analysed with.
+    let extra: Vec<String> =
+        dupcall::profile::Profile::builtins().into_iter().flat_map(|p| p.fields.secret).collect();
+    let redactor = args.out.redactor(&extra);
+    let read = ReadOptions {
+        pipeline: args.limits.options(),
+        logs: Default::default(),
+        echo: if args.out.verbose { Some(echo_warning) } else { None },
+        progress: None,
+        keys: args.keys.material(args.out.quiet)?,
+    };
+    let mut stream = ExchangeStream::open(&args.inputs, &read);
+    let mut n = 0u64;
+    for ex in stream.by_ref() {
+        write_record(&mut out, &ex, &redactor).context("writing the records")?;
+        n += 1;
+    }
+    out.flush().context("writing the records")?;
+    let stream = stream.finish();
+    for e in stream.inputs.iter().filter_map(|i| i.error.as_ref()) {
+        eprintln!("dupcall: {e}");
+    }
+    if !args.out.quiet {
+        eprintln!("dupcall: {n} exchange records");
+    }
+    Ok(if stream.input_failed { EXIT_INPUT } else { 0 })
 }

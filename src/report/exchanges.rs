@@ -100,7 +100,9 @@ impl<'r, W: Write> ExchangeCsv<'r, W> {
         self.out.write_field(if ex.flags.complete() { b"yes".as_slice() } else { b"no" })?;
         for m in [req, resp] {
             match m.map(|m| m.origin) {
-                Some(Origin::Frame(n)) | Some(Origin::Line(n)) => self.out.write_field(digits.format(n))?,
+                Some(Origin::Frame(n) | Origin::Line(n) | Origin::Entry(n)) => {
+                    self.out.write_field(digits.format(n))?
+                }
                 None => self.out.write_field(b"")?,
             }
         }
@@ -108,6 +110,7 @@ impl<'r, W: Write> ExchangeCsv<'r, W> {
         match ex.origin() {
             Origin::Frame(n) => field!("{input}#frame={n}"),
             Origin::Line(n) => field!("{input}:line={n}"),
+            Origin::Entry(n) => field!("{input}#entry={n}"),
         }
         self.out.write_field(match ex.wire.tls {
             Some(0x0304) => b"1.3".as_slice(),

@@ -63,12 +63,13 @@ pub fn source_name(inputs: &[String], id: usize) -> &str {
     }
 }
 
-/// `FILE#frame=N` or `FILE:line=N` (`stdin#frame=N` for `-`).
+/// `FILE#frame=N`, `FILE:line=N` or `FILE#entry=N` (HAR); `stdin#…` for `-`.
 pub fn source(inputs: &[String], row: &Row) -> String {
     let input = source_name(inputs, row.call.input as usize);
     match row.call.origin {
         Origin::Frame(n) => format!("{input}#frame={n}"),
         Origin::Line(n) => format!("{input}:line={n}"),
+        Origin::Entry(n) => format!("{input}#entry={n}"),
     }
 }
 

@@ -436,6 +436,8 @@ fn every_output(input: &str, dir: &Path) -> Vec<(String, String)> {
     let file_s = file.to_string_lossy().into_owned();
     all.extend(outputs(&["exchanges", input], &[]));
     all.extend(outputs(&["exchanges", input, "-o", &file_s], &[&file]));
+    // Exchange records carry heads and bodies: redacted like every other output.
+    all.extend(outputs(&["exchanges", "--format", "jsonl", input], &[]));
     // `exchanges -v` where the command has the flag.
     let v = common::dupcall(&["exchanges", "-v", input]);
     if v.status.code() != Some(2) {
@@ -511,4 +513,107 @@ fn extraction_finds_what_it_should() {
         assert!(found.iter().any(|f| f == want), "{want} not in {found:?}");
     }
     assert!(found.contains(&j), "{found:?}");
+}
+
+/// A HAR as browsers and mitmproxy write it: every secret in clear (headers, query, URL user
+/// info, JSON and form bodies, a base64 response body issuing tokens), and the secrets.
+fn secret_har(path: &Path) -> Vec<String> {
+    let (jwt_a, jwt_b, jwt_c) = (jwt("har-a-1a2b"), jwt("har-b-3c4d"), jwt("har-c-5e6f"));
+    let basic = STANDARD.encode("harry:HarBasicPassw0rd");
+    let issued = format!(r#"{{"success":true,"data":{{"token":"{jwt_b}","appId":7}},"message":null}}"#);
+    let h = |n: &str, v: &str| serde_json::json!({"name": n, "value": v});
+    let entry = |i: u64,
+                 method: &str,
+                 url: &str,
+                 headers: Vec<serde_json::Value>,
+                 post: serde_json::Value,
+                 status: u16,
+                 content: serde_json::Value| {
+        serde_json::json!({
+            "startedDateTime": format!("2026-11-26T03:28:{:02}.{:03}Z", 10 + i / 10, (i % 10) * 100),
+            "time": 5.0,
+            "request": {"method": method, "url": url, "httpVersion": "HTTP/1.1", "headers": headers,
+                        "cookies": [{"name": "SESSION", "value": "HarCookieSess10n"}], "postData": post},
+            "response": {"status": status, "httpVersion": "HTTP/1.1", "content": content,
+                         "headers": [h("Set-Cookie", "SESSION=HarSetCookieVal9; HttpOnly"), h("X-POWERJOB-AUTH-PASSED", "true")]},
+            "serverIPAddress": "127.0.0.1"
+        })
+    };
+    let ok = serde_json::json!({"size": 42, "mimeType": "application/json", "text": r#"{"success":true,"data":101,"message":null}"#});
+    let entries = vec![
+        entry(
+            0,
+            "POST",
+            "http://harry:HarUrlPassw0rd@127.0.0.1:7700/openApi/authApp",
+            vec![h("Content-Type", "application/json"), h("Authorization", &format!("Basic {basic}"))],
+            serde_json::json!({"mimeType": "application/json", "text": r#"{"appName":"orders","encryptedPassword":"a1b2c3d4e5f60718293a4b5c6d7e8f90"}"#}),
+            200,
+            serde_json::json!({"size": issued.len(), "encoding": "base64", "text": STANDARD.encode(&issued)}),
+        ),
+        entry(
+            1,
+            "POST",
+            "http://127.0.0.1:7700/openApi/assert",
+            vec![h("Content-Type", FORM)],
+            serde_json::json!({"mimeType": FORM, "params": [{"name": "appName", "value": "orders"}, {"name": "password", "value": "HarFormPassw0rd"}]}),
+            200,
+            ok.clone(),
+        ),
+        entry(
+            2,
+            "POST",
+            &format!("http://127.0.0.1:7700/openApi/runJob?appId=7&access_token={jwt_c}"),
+            vec![
+                h("X-POWERJOB-ACCESS-TOKEN", &jwt_b),
+                h("Authorization", &format!("Bearer {jwt_a}")),
+                h("Cookie", "SESSION=HarCookieSess10n; csrf=HarCsrfT0kenV"),
+                h("X-API-Key", "HarApiKeyV4lue77"),
+            ],
+            serde_json::json!({"mimeType": "application/json", "text": r#"{"jobId":1,"password":"HarJsonPassw0rd"}"#}),
+            401,
+            serde_json::json!({"size": 0}),
+        ),
+        entry(
+            3,
+            "POST",
+            "http://127.0.0.1:7700/openApi/runJob?appId=7",
+            vec![h("X-POWERJOB-ACCESS-TOKEN", &jwt_b), h("Proxy-Authorization", &format!("Basic {basic}"))],
+            serde_json::json!({"mimeType": "application/json", "text": r#"{"jobId":1}"#}),
+            0,
+            serde_json::json!({"size": 0}),
+        ),
+    ];
+    let har = serde_json::json!({"log": {"version": "1.2", "creator": {"name": "WebInspector", "version": "537.36"}, "entries": entries}});
+    std::fs::write(path, serde_json::to_vec_pretty(&har).unwrap()).unwrap();
+    let mut secrets: Vec<String> = [
+        "HarBasicPassw0rd",
+        "HarUrlPassw0rd",
+        "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "HarFormPassw0rd",
+        "HarCookieSess10n",
+        "HarCsrfT0kenV",
+        "HarApiKeyV4lue77",
+        "HarJsonPassw0rd",
+        "HarSetCookieVal9",
+    ]
+    .map(String::from)
+    .to_vec();
+    secrets.push(basic);
+    for j in [&jwt_a, &jwt_b, &jwt_c] {
+        secrets.extend(jwt_parts(j));
+        secrets.push(j.clone());
+    }
+    secrets
+}
+
+#[test]
+fn no_secret_of_a_har_reaches_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("secrets.har");
+    let secrets = secret_har(&har);
+    let outs = every_output(&har.to_string_lossy(), dir.path());
+    // Not vacuous: the HAR was read as one, its calls are in the report.
+    let report = &outs.iter().find(|(w, _)| w.contains("--format csv") && w.ends_with("(stdout)")).unwrap().1;
+    assert!(report.contains("/openApi/runJob") && report.contains("#entry=2"), "{report}");
+    assert_no_secret(&outs, &secrets);
 }

@@ -54,6 +54,12 @@ mod nginx_logs;
 // Harness shared by the real-proxy log tests.
 mod proxy_logs;
 
+// --- HAR files and exchange records ---
+// Real producers: mitmproxy's hardump, chromium through Playwright.
+mod har;
+// dupcall-exchange/1 records out and back in: the same rows.
+mod records;
+
 // --- Reports and secrets ---
 // No CSV cell starts a formula.
 mod formula_injection;

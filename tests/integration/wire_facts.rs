@@ -112,7 +112,10 @@ fn client_rst_while_the_response_body_is_arriving() {
     p.push((5.0, c.send(false, RESP_HEAD)));
     p.push((6.0, c.rst(true)));
     let e = &run(&p)[0];
-    assert_eq!(e.wire, Wire { nth: 1, client_closed: rst(6.0), server_closed: None, capture_ended: false, tls: None });
+    assert_eq!(
+        e.wire,
+        Wire { nth: 1, client_closed: rst(6.0), server_closed: None, capture_ended: false, tls: None }
+    );
     assert!(e.flags.has(Flags::RESPONSE_TRUNCATED));
     assert_eq!(e.flags.0 & GAP_BITS, 0, "{}", e.flags.describe());
 }
@@ -136,7 +139,13 @@ fn server_fin_without_answer_on_a_reused_keep_alive_connection() {
     assert_eq!(e.flags, Flags(Flags::NO_RESPONSE), "{}", e.flags.describe());
     assert_eq!(
         e.wire,
-        Wire { nth: 2, client_closed: fin(500.6), server_closed: fin(500.4), capture_ended: false, tls: None }
+        Wire {
+            nth: 2,
+            client_closed: fin(500.6),
+            server_closed: fin(500.4),
+            capture_ended: false,
+            tls: None
+        }
     );
 }
 
@@ -185,7 +194,10 @@ fn server_rst_without_answer() {
     assert_eq!(exs.len(), 1);
     let e = &exs[0];
     assert_eq!(e.flags, Flags(Flags::NO_RESPONSE | Flags::RESET), "{}", e.flags.describe());
-    assert_eq!(e.wire, Wire { nth: 1, client_closed: None, server_closed: rst(2.5), capture_ended: false, tls: None });
+    assert_eq!(
+        e.wire,
+        Wire { nth: 1, client_closed: None, server_closed: rst(2.5), capture_ended: false, tls: None }
+    );
 }
 
 #[test]
@@ -195,7 +207,10 @@ fn capture_cut_before_the_answer() {
     p.push((1.0, c.send(true, REQ)));
     let e = &run(&p)[0];
     assert_eq!(e.flags, Flags(Flags::NO_RESPONSE), "no gap for a missing response: {}", e.flags.describe());
-    assert_eq!(e.wire, Wire { nth: 1, client_closed: None, server_closed: None, capture_ended: true, tls: None });
+    assert_eq!(
+        e.wire,
+        Wire { nth: 1, client_closed: None, server_closed: None, capture_ended: true, tls: None }
+    );
 }
 
 #[test]

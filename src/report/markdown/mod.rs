@@ -505,6 +505,7 @@ fn warnings_section(md: &mut String, ctx: &RunContext<'_>, redactor: &Redactor) 
         let at = match w.origin {
             Some(Origin::Frame(n)) => format!(" frame {n}"),
             Some(Origin::Line(n)) => format!(" line {n}"),
+            Some(Origin::Entry(n)) => format!(" entry {n}"),
             None => String::new(),
         };
         let conn = w.conn.map(|c| format!(", connection {c}")).unwrap_or_default();
