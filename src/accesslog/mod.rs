@@ -1,8 +1,10 @@
 //! Access logs: text lines in, records out.
 //!
-//! Takes access-log lines (nginx, Apache httpd, Tomcat / Spring Boot, Envoy, Traefik, or
-//! JSON lines) and a [`LogFormat`] (named, given as the server's own format string, or
-//! detected from the first lines); gives one [`LogRecord`] per line — the request as the
+//! Takes access-log lines (nginx, Apache httpd, Tomcat / Spring Boot, Envoy, Traefik,
+//! HAProxy `httplog`, AWS ALB and CloudFront, or JSON lines such as Caddy's) and a
+//! [`LogFormat`] (named, given as the server's own format string, or detected from the
+//! first lines — a custom nginx / Apache format is inferred, see [`LogFormat::detect_spec`]);
+//! gives one [`LogRecord`] per line — the request as the
 //! log shows it, with a best estimate of when it *started* — or a [`LineError`] naming the
 //! line and what did not match (never its content: lines may carry tokens).
 //!
@@ -23,6 +25,8 @@
 //! | Traefik CLF / JSON `StartUTC` `StartLocal` | START | the logged time |
 //! | generic `combined` / `common` (detected) | unknown (nginx: end, Apache: start) | the logged time |
 //! | JSON `@timestamp` `timestamp` `time` `ts` | unknown | the logged time |
+//! | HAProxy `[%tr]`, ALB `request_creation_time` | START | the logged time |
+//! | Caddy `ts`, CloudFront `date time` | END | end − `duration` / `time-taken` |
 //!
 //! "end − duration" subtracts only the whole seconds of the duration when the end is
 //! logged to the second (`$time_local`, `%t`): the start then still lies in the possible

@@ -7,7 +7,8 @@
 //! are re-ordered by request start in a bounded buffer; equal times keep file order.
 //! A malformed line is a warning with its line number, never the end of the input.
 
-use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -92,6 +93,12 @@ const SNIFF_LINES: usize = 20;
 pub const MAX_REORDER_LINES: usize = 100_000;
 
 /// Reads an access log, emitting exchanges in request-start order.
+///
+/// The reorder buffer here is not `http::order::Orderer`: that one releases finished
+/// exchanges once no *open* message (a request still being read on another connection) is
+/// older, keyed by frame position; a log line is finished when read, and its start is only
+/// known from its times, so lines are held for a time window (the longest request) and
+/// released by start time instead.
 pub fn log_exchanges<R: BufRead>(
     reader: R,
     input: InputId,
@@ -117,7 +124,7 @@ pub fn log_exchanges<R: BufRead>(
     };
     let mut summary = LogSummary { format: format_name, ..LogSummary::default() };
     let reorder = opts.reorder.as_nanos().min(i64::MAX as u128) as i64;
-    let mut heap: BinaryHeap<std::cmp::Reverse<Pending>> = BinaryHeap::new();
+    let mut held = Reorder::default();
     let mut newest = i64::MIN;
     // The start of the latest line passed on, and the lines that came after it but
     // started before it.
@@ -151,15 +158,15 @@ pub fn log_exchanges<R: BufRead>(
             *n += 1;
         }
         let ex = to_exchange(&rec, input);
-        heap.push(std::cmp::Reverse(Pending { time: rec.time, line: rec.line, ex: Box::new(ex) }));
+        held.push((rec.time.0, rec.line), ex);
         // Anything older than the newest start minus the reorder window is final; so is
         // the oldest line when the buffer is full.
-        while heap.peek().is_some_and(|p| p.0.time.0 < newest.saturating_sub(reorder))
-            || heap.len() > MAX_REORDER_LINES
+        while held.oldest().is_some_and(|t| t < newest.saturating_sub(reorder))
+            || held.len() > MAX_REORDER_LINES
         {
-            if let Some(p) = heap.pop() {
-                released = released.max(p.0.time.0);
-                emit(*p.0.ex);
+            if let Some((t, ex)) = held.pop() {
+                released = released.max(t);
+                emit(ex);
             }
         }
     }
@@ -176,8 +183,8 @@ pub fn log_exchanges<R: BufRead>(
             ),
         );
     }
-    while let Some(p) = heap.pop() {
-        emit(*p.0.ex);
+    while let Some((_, ex)) = held.pop() {
+        emit(ex);
     }
     summary.bytes = reader.bytes_read();
     if let Some((first, reason)) = first_error.filter(|_| summary.malformed == summary.lines) {
@@ -186,26 +193,73 @@ pub fn log_exchanges<R: BufRead>(
     Ok(summary)
 }
 
-struct Pending {
-    time: Timestamp,
-    line: u64,
-    ex: Box<Exchange>,
+/// Lines waiting to be passed on, by (start, line). Logs are nearly in start order (out of
+/// it by the durations of requests that overlap), so a line not older than the last one
+/// held goes to the back of a queue in O(1), and only the lines that came late go into a
+/// heap (O(log n)); the oldest of the two fronts is passed on first. Equal starts keep the
+/// file order (the line number is part of the key).
+#[derive(Default)]
+struct Reorder {
+    run: VecDeque<(Key, Exchange)>,
+    late: BinaryHeap<Reverse<Late>>,
 }
 
-impl PartialEq for Pending {
+type Key = (i64, u64);
+
+struct Late(Key, Box<Exchange>);
+
+impl PartialEq for Late {
     fn eq(&self, o: &Self) -> bool {
-        (self.time, self.line) == (o.time, o.line)
+        self.0 == o.0
     }
 }
-impl Eq for Pending {}
-impl PartialOrd for Pending {
+impl Eq for Late {}
+impl PartialOrd for Late {
     fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(o))
     }
 }
-impl Ord for Pending {
+impl Ord for Late {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.time, self.line).cmp(&(o.time, o.line))
+        self.0.cmp(&o.0)
+    }
+}
+
+impl Reorder {
+    fn push(&mut self, key: Key, ex: Exchange) {
+        if self.run.back().is_none_or(|(k, _)| *k <= key) {
+            self.run.push_back((key, ex));
+        } else {
+            self.late.push(Reverse(Late(key, Box::new(ex))));
+        }
+    }
+
+    fn oldest_key(&self) -> Option<Key> {
+        match (self.run.front().map(|(k, _)| *k), self.late.peek().map(|l| l.0.0)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn oldest(&self) -> Option<i64> {
+        self.oldest_key().map(|(t, _)| t)
+    }
+
+    fn len(&self) -> usize {
+        self.run.len() + self.late.len()
+    }
+
+    fn pop(&mut self) -> Option<(i64, Exchange)> {
+        let from_late = match (self.run.front(), self.late.peek()) {
+            (Some((a, _)), Some(l)) => l.0.0 < *a,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if from_late {
+            self.late.pop().map(|Reverse(Late((t, _), ex))| (t, *ex))
+        } else {
+            self.run.pop_front().map(|((t, _), ex)| (t, ex))
+        }
     }
 }
 
@@ -334,6 +388,34 @@ mod tests {
             assert!(e.flags.has(Flags::NO_RESPONSE));
         }
         assert_eq!(ex[2].status(), Some(400));
+    }
+
+    #[test]
+    fn reorder_passes_lines_on_by_start_then_line() {
+        let mut r = Reorder::default();
+        let mut keys = Vec::new();
+        let mut x: i64 = 7;
+        for line in 0..2000u64 {
+            // Mostly increasing with some late lines, and equal starts.
+            x = (x * 1103515245 + 12345) % 2147483648;
+            let t = line as i64 / 3 - if x % 5 == 0 { x % 40 } else { 0 };
+            keys.push((t, line));
+            r.push((t, line), to_exchange(&crate::accesslog::LogRecord::empty(line), 0));
+        }
+        keys.sort();
+        let mut got = Vec::new();
+        while let Some(k) = r.oldest_key() {
+            let (t, ex) = r.pop().unwrap();
+            assert_eq!(t, k.0);
+            got.push((
+                t,
+                match ex.origin() {
+                    Origin::Line(n) => n,
+                    _ => 0,
+                },
+            ));
+        }
+        assert_eq!(got, keys);
     }
 
     #[test]

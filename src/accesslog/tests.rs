@@ -670,6 +670,9 @@ fn sample_lines() -> Vec<String> {
         r#"[2016-04-15T20:17:00.310Z] "POST /api HTTP/2" 204 - 154 0 226 100 "1.2.3.4" "ua" "id" "host" "up""#.to_owned(),
         r#"{"time_iso8601":"2024-06-10T12:00:01+08:00","request":"POST /x HTTP/1.1","status":200,"request_time":0.25}"#.to_owned(),
         r#"1.2.3.4:80 [10/Jun/2024:12:00:01 +0800] "GET /a?b HTTP/1.1" 200 1 0.5 1718000000.1 2024-06-10T12:00:01+08:00 "x" y - h 1.2.3.4 80"#.to_owned(),
+        r#"<134>Dec  2 02:50:12 haproxy[1]: ::1:40000 [02/Dec/2026:02:50:12.345] fe be/s1 0/0/1/12/13 200 345 - - CD-- 1/1/0/0/0 0/0 {ua/1|7} {x} "POST /a HTTP/1.1""#.to_owned(),
+        r#"{"ts":1.5,"logger":"http.log.access","request":{"method":"GET","uri":"/","headers":{"A":["b"]}},"status":0,"duration":2}"#.to_owned(),
+        r#"10.0.0.5:1 - [10/Jun/2024:12:00:01.123 +0800] "POST /a HTTP/1.1" 200 85 "-" "ua/1" 1200 rt=0.005 conn=3 body="{\"a\":1}""#.to_owned(),
     ]
 }
 
@@ -683,7 +686,7 @@ proptest! {
 
     #[test]
     fn parse_line_never_panics_on_damaged_lines(
-        which in 0usize..5, at in any::<prop::sample::Index>(), cut in 0usize..40,
+        which in 0usize..8, at in any::<prop::sample::Index>(), cut in 0usize..40,
         insert in "[\\\\\"\\[\\] :x%$0-9a-z{}\u{e9}\u{1F600}-]{0,12}",
     ) {
         let lines = sample_lines();
