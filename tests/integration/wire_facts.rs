@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 use dupcall::capture::linktype;
 use dupcall::capture::pipeline::{self, Options};
-use dupcall::diag::Diagnostics;
+use dupcall::diag::{Diagnostics, WarningKind};
 use dupcall::exchange::{Close, Exchange, Flags, Timestamp, Wire};
 use dupcall::input;
 use dupcall::synth::{Conversation, PcapWriter, frame};
@@ -28,6 +28,11 @@ fn at(ms: f64) -> Timestamp {
 
 /// Runs `(time in ms, IP packet)` pairs as an Ethernet pcap through the capture pipeline.
 fn run(packets: &[(f64, Vec<u8>)]) -> Vec<Exchange> {
+    run_warned(packets).0
+}
+
+/// [`run`], with the warnings.
+fn run_warned(packets: &[(f64, Vec<u8>)]) -> (Vec<Exchange>, Diagnostics) {
     let mut w = PcapWriter::new(Vec::new(), linktype::ETHERNET, true).unwrap();
     for (ms, p) in packets {
         let f = frame(linktype::ETHERNET, p, &[]);
@@ -38,7 +43,7 @@ fn run(packets: &[(f64, Vec<u8>)]) -> Vec<Exchange> {
     let mut diag = Diagnostics::default();
     pipeline::capture_exchanges(opened.reader, 0, &Options::default(), &mut diag, &mut |e| out.push(e))
         .unwrap();
-    out
+    (out, diag)
 }
 
 fn conv() -> Conversation {
@@ -70,7 +75,14 @@ fn client_gives_up_then_the_late_response_head_and_a_client_rst() {
     p.push((2001.0, c.fin(true)));
     p.push((3001.0, c.send(false, RESP_HEAD)));
     p.push((3001.1, c.rst(true)));
-    let exs = run(&p);
+    let (exs, diag) = run_warned(&p);
+    assert_eq!(diag.count_of(WarningKind::TcpGap), 0, "no gap warning either: {:?}", diag.kept());
+    assert_eq!(
+        diag.count_of(WarningKind::RequestWithoutResponse),
+        1,
+        "the cut body is named: {:?}",
+        diag.kept()
+    );
     assert_eq!(exs.len(), 1, "{exs:#?}");
     let e = &exs[0];
     assert_eq!(e.request.as_ref().unwrap().head.uri(), "/openApi/runJob");
