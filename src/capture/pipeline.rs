@@ -5,9 +5,11 @@
 //! one input, in one pass, calling `emit` as soon as an exchange can no longer be
 //! overtaken. Nothing here holds the file or its packets: memory is the limits' business.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
-use crate::capture::decode::{Decoded, decode};
+use crate::capture::decode::{Decoded, decode_path};
+use crate::capture::encap::{Layer, Path, Undecoded};
 use crate::capture::reassembly::{At, Limits, Reassembler, ReassemblyStats};
 use crate::capture::{CaptureError, CaptureReader, CaptureStats};
 use crate::diag::{Diagnostics, WarningKind};
@@ -37,6 +39,90 @@ pub struct CaptureSummary {
     pub non_tcp: u64,
     /// Exchanges released ahead of an older unfinished one (order buffer full).
     pub out_of_order: u64,
+    /// Frames that went through each encapsulation layer, indexed by [`Layer`].
+    pub encapsulations: [u64; Layer::ALL.len()],
+    /// Frames not decoded (unknown link type, EtherType, IP protocol, tunnel).
+    pub undecoded: u64,
+}
+
+impl CaptureSummary {
+    /// `(layer name, frames)` for each layer some frame went through.
+    pub fn encapsulation_counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Layer::ALL.iter().map(|&l| (l.name(), self.encapsulations[l as usize])).filter(|&(_, n)| n > 0)
+    }
+}
+
+/// A class of frames that is not decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Skip {
+    /// A link type.
+    Link(u32),
+    /// Something under the link layer, with the layers it was found inside.
+    Inside(Undecoded, u16),
+}
+
+/// Distinct classes tallied at most; further ones are lumped together (bounded memory).
+const MAX_SKIP_CLASSES: usize = 256;
+
+/// Frames not decoded, per class: the first frame and the count. Warned once per class,
+/// with the count, when the input ends: never silence, never a warning per packet.
+#[derive(Default)]
+struct Skipped {
+    classes: BTreeMap<Skip, (u64, u64)>,
+    lumped: (u64, u64),
+}
+
+impl Skipped {
+    fn add(&mut self, class: Skip, frame: u64) {
+        let full = self.classes.len() >= MAX_SKIP_CLASSES;
+        let slot = match self.classes.get_mut(&class) {
+            Some(slot) => slot,
+            None if full => &mut self.lumped,
+            None => self.classes.entry(class).or_insert((frame, 0)),
+        };
+        if slot.1 == 0 {
+            slot.0 = frame;
+        }
+        slot.1 += 1;
+    }
+
+    fn total(&self) -> u64 {
+        self.classes.values().map(|v| v.1).sum::<u64>() + self.lumped.1
+    }
+
+    fn warn(&self, input: InputId, diag: &mut Diagnostics) {
+        let lumped = (self.lumped.1 > 0).then_some((None, self.lumped));
+        for (class, (first, n)) in self.classes.iter().map(|(c, v)| (Some(*c), *v)).chain(lumped) {
+            let (kind, what) = match class {
+                Some(Skip::Link(lt)) => (WarningKind::UnsupportedLinkType, format!("of link type {lt}")),
+                Some(Skip::Inside(u, layers)) => {
+                    (WarningKind::DecodeError, format!("with {u}{}", inside(layers)))
+                }
+                None => (WarningKind::DecodeError, format!("of {MAX_SKIP_CLASSES}+ further classes")),
+            };
+            diag.warn(
+                kind,
+                input,
+                Some(Origin::Frame(first)),
+                None,
+                if n == 1 {
+                    format!("1 packet {what} not decoded; it is skipped")
+                } else {
+                    format!("{n} packets {what} not decoded; they are skipped")
+                },
+            );
+            for _ in 1..n {
+                diag.count(kind);
+            }
+        }
+    }
+}
+
+/// " inside GRE, 802.1Q" for the layers of a path.
+fn inside(layers: u16) -> String {
+    let names: Vec<&str> =
+        Layer::ALL.iter().filter(|&&l| layers & (1 << l as u16) != 0).map(|l| l.name()).collect();
+    if names.is_empty() { String::new() } else { format!(" inside {}", names.join(", ")) }
 }
 
 /// Warns about the body limits an exchange reached: a body longer than `--body-cap` (only
@@ -92,11 +178,17 @@ pub fn capture_exchanges<R: Read + Send>(
     let mut http = HttpHandler::new(opts.http, input);
     let mut non_tcp = 0u64;
     let mut last = At { ts: Timestamp::default(), frame: 0 };
-    let mut warned_links: Vec<u32> = Vec::new();
+    let mut skipped = Skipped::default();
+    let mut encapsulations = [0u64; Layer::ALL.len()];
     let stats = cap.for_each_frame(diag, |frame, diag| {
         let at = At { ts: frame.ts, frame: frame.number };
         last = at;
-        match decode(&frame) {
+        let mut path = Path::default();
+        let decoded = decode_path(&frame, &mut path);
+        for l in Layer::ALL.iter().filter(|&&l| path.has(l)) {
+            encapsulations[*l as usize] += 1;
+        }
+        match decoded {
             Decoded::Tcp(seg) => {
                 reasm.segment(&seg, at, &mut http, diag);
                 http.orderer.drain(&mut |ex| {
@@ -117,18 +209,11 @@ pub fn capture_exchanges<R: Read + Send>(
             }
             Decoded::UnsupportedLink(lt) => {
                 non_tcp += 1;
-                if !warned_links.contains(&lt) {
-                    warned_links.push(lt);
-                    diag.warn(
-                        WarningKind::UnsupportedLinkType,
-                        input,
-                        Some(Origin::Frame(frame.number)),
-                        None,
-                        format!("link type {lt} is not decoded; its packets are skipped"),
-                    );
-                } else {
-                    diag.count(WarningKind::UnsupportedLinkType);
-                }
+                skipped.add(Skip::Link(lt), frame.number);
+            }
+            Decoded::Undecoded(u) => {
+                non_tcp += 1;
+                skipped.add(Skip::Inside(u, path.layers), frame.number);
             }
             Decoded::Malformed(why) => {
                 non_tcp += 1;
@@ -136,6 +221,7 @@ pub fn capture_exchanges<R: Read + Send>(
             }
         }
     });
+    skipped.warn(input, diag);
     // Whatever ended the input, everything decoded so far is flushed.
     reasm.finish(last, &mut http, diag);
     http.orderer.flush(&mut |ex| {
@@ -163,5 +249,7 @@ pub fn capture_exchanges<R: Read + Send>(
         http: http.stats(),
         non_tcp,
         out_of_order: http.orderer.forced(),
+        encapsulations,
+        undecoded: skipped.total(),
     })
 }

@@ -12,6 +12,7 @@ mod captures; // synthetic captures end to end (PacketBuilder)
 mod corpus; // every public corpus capture against tshark's reading
 mod http_streams; // HTTP-layer fixtures (tests/streams/*.t), no pcap
 mod regressions; // bugs found by the fault matrix and the fuzzers
+mod tunnels; // captures inside VXLAN/GRE, undecoded encapsulations warned once per class
 mod wire_facts; // connection facts per exchange (who closed, when, FIN or RST) on crafted captures
 
 // Robustness.
