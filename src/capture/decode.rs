@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
+use crate::capture::defrag::Fragment;
 use crate::capture::encap::{self, Path, Stop, Undecoded};
 use crate::capture::{Frame, linktype};
 
@@ -54,8 +55,8 @@ pub enum Decoded<'a> {
     Tcp(TcpSegment<'a>),
     /// Something else (UDP, ARP, ICMP...): ignored.
     Other,
-    /// An IP fragment (not reassembled: HTTP over fragmented TCP is rare).
-    Fragment,
+    /// An IP fragment, for [`Defrag`](crate::capture::defrag::Defrag).
+    Fragment(Fragment<'a>),
     /// A link type we do not decode.
     UnsupportedLink(u32),
     /// An encapsulation or protocol under the link layer that is not decoded.
@@ -122,6 +123,40 @@ fn nflog_payload(data: &[u8]) -> Option<&[u8]> {
     None
 }
 
+/// The fragment a fragmented IP packet carries.
+fn fragment_of<'a>(net: &LaxNetSlice<'a>, src: IpAddr, dst: IpAddr) -> Option<Fragment<'a>> {
+    match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            Some(Fragment {
+                src,
+                dst,
+                id: h.identification() as u32,
+                proto: v4.payload().ip_number.0,
+                offset: h.fragments_offset().byte_offset() as usize,
+                more: h.more_fragments(),
+                payload: v4.payload().payload,
+            })
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let frag = v6.extensions().clone().into_iter().find_map(|e| match e {
+                etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
+                _ => None,
+            })?;
+            Some(Fragment {
+                src,
+                dst,
+                id: frag.identification(),
+                proto: v6.payload().ip_number.0,
+                offset: frag.fragment_offset().byte_offset() as usize,
+                more: frag.more_fragments(),
+                payload: v6.payload().payload,
+            })
+        }
+        LaxNetSlice::Arp(_) => None,
+    }
+}
+
 fn tcp_of<'a>(p: &LaxSlicedPacket<'a>, frame: &'a [u8], origlen: u32) -> Decoded<'a> {
     let Some(net) = &p.net else {
         return Decoded::Other;
@@ -154,7 +189,10 @@ fn tcp_of<'a>(p: &LaxSlicedPacket<'a>, frame: &'a [u8], origlen: u32) -> Decoded
         LaxNetSlice::Arp(_) => return Decoded::Other,
     };
     if fragmented {
-        return Decoded::Fragment;
+        return match fragment_of(net, src, dst) {
+            Some(f) => Decoded::Fragment(f),
+            None => Decoded::Malformed("IP fragment header unreadable"),
+        };
     }
     let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
         if net.ip_payload_ref().is_some_and(|p| p.ip_number == etherparse::IpNumber::TCP) {

@@ -2,6 +2,8 @@
 //!
 //! - [`reader`] — pcap and pcapng framing: bytes in, [`Frame`]s (borrowed) out.
 //! - [`decode`] — link, IP and TCP headers: a [`Frame`] in, a [`decode::TcpSegment`] out.
+//! - [`defrag`] — IPv4/IPv6 fragment reassembly (bounded; overlaps dropped), for [`decode`]'s
+//!   fragments: the datagram is decoded again from its IP header.
 //! - [`encap`] — the tunnels and tags between link and IP (VLAN, MPLS, PPPoE, GRE/ERSPAN,
 //!   VXLAN, Geneve, IP-in-IP), for [`decode`].
 //! - [`reassembly`] — TCP per connection: segments in, in-order byte streams with explicit
@@ -10,6 +12,7 @@
 //!   out in request order, with the run's counters.
 
 pub mod decode;
+pub mod defrag;
 pub mod encap;
 pub mod pipeline;
 pub mod reader;

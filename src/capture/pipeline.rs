@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use crate::capture::decode::{Decoded, decode_path};
+use crate::capture::defrag::Defrag;
 use crate::capture::encap::{Layer, Path, Undecoded};
 use crate::capture::reassembly::{At, Limits, Reassembler, ReassemblyStats};
-use crate::capture::{CaptureError, CaptureReader, CaptureStats};
+use crate::capture::{CaptureError, CaptureReader, CaptureStats, Frame, linktype};
 use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{Exchange, InputId, Message, Origin, Timestamp};
 use crate::http::decode::{DEFAULT_DECODED_CAP, trailer_exceeds_cap};
@@ -165,6 +166,35 @@ pub fn warn_decoded_cap(diag: &mut Diagnostics, input: InputId, conn: u64, m: &M
     );
 }
 
+/// Decodes `frame` and gives the result to `f`; a fragment goes to `defrag` instead, and a
+/// datagram it completes is decoded in turn from its IP header (so a fragmented tunnel
+/// packet is whole before its inner packet is read, and fragments inside it are reassembled
+/// too: two levels).
+fn decode_all(
+    frame: &Frame<'_>,
+    path: &mut Path,
+    defrag: &mut Defrag,
+    input: InputId,
+    diag: &mut Diagnostics,
+    f: &mut dyn FnMut(Decoded<'_>, &Path, &mut Diagnostics),
+) {
+    let mut level = 0;
+    let mut whole: Vec<u8>;
+    let mut current = *frame;
+    loop {
+        match decode_path(&current, path) {
+            Decoded::Fragment(fr) if level < 2 => {
+                let Some(datagram) = defrag.add(&fr, frame.ts, frame.number, input, diag) else { return };
+                whole = datagram;
+                level += 1;
+                current =
+                    Frame { data: &whole, origlen: whole.len() as u32, linktype: linktype::RAW, ..*frame };
+            }
+            d => return f(d, path, diag),
+        }
+    }
+}
+
 /// Runs the whole pipeline over one capture.
 pub fn capture_exchanges<R: Read + Send>(
     reader: R,
@@ -180,11 +210,12 @@ pub fn capture_exchanges<R: Read + Send>(
     let mut last = At { ts: Timestamp::default(), frame: 0 };
     let mut skipped = Skipped::default();
     let mut encapsulations = [0u64; Layer::ALL.len()];
+    let mut defrag = Defrag::default();
     let stats = cap.for_each_frame(diag, |frame, diag| {
         let at = At { ts: frame.ts, frame: frame.number };
         last = at;
         let mut path = Path::default();
-        let decoded = decode_path(&frame, &mut path);
+        decode_all(&frame, &mut path, &mut defrag, input, diag, &mut |decoded, path, diag| {
         for l in Layer::ALL.iter().filter(|&&l| path.has(l)) {
             encapsulations[*l as usize] += 1;
         }
@@ -197,14 +228,14 @@ pub fn capture_exchanges<R: Read + Send>(
                 });
             }
             Decoded::Other => non_tcp += 1,
-            Decoded::Fragment => {
+            Decoded::Fragment(_) => {
                 non_tcp += 1;
                 diag.warn(
                     WarningKind::IpFragment,
                     input,
                     Some(Origin::Frame(frame.number)),
                     None,
-                    "IP fragment (fragments are not reassembled)",
+                    "an IP fragment inside a reassembled fragmented datagram (more than two levels) is not reassembled",
                 );
             }
             Decoded::UnsupportedLink(lt) => {
@@ -220,8 +251,10 @@ pub fn capture_exchanges<R: Read + Send>(
                 diag.warn(WarningKind::DecodeError, input, Some(Origin::Frame(frame.number)), None, why);
             }
         }
+        });
     });
     skipped.warn(input, diag);
+    defrag.finish(input, diag);
     // Whatever ended the input, everything decoded so far is flushed.
     reasm.finish(last, &mut http, diag);
     http.orderer.flush(&mut |ex| {

@@ -100,3 +100,41 @@ fn an_undecoded_encapsulation_is_one_warning_with_its_count() {
         "one warning per class"
     );
 }
+
+/// Cuts an IPv4 packet (20-byte header) into two fragments at payload offset `at` (8-aligned).
+fn fragment_v4(ip: &[u8], at: usize) -> [Vec<u8>; 2] {
+    let (head, payload) = ip.split_at(20);
+    let piece = |range: std::ops::Range<usize>, more: bool| {
+        let mut h = head.to_vec();
+        h[2..4].copy_from_slice(&((20 + range.len()) as u16).to_be_bytes());
+        let flags = ((range.start / 8) as u16) | if more { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&flags.to_be_bytes());
+        [&h[..], &payload[range]].concat()
+    };
+    [piece(0..at, true), piece(at..payload.len(), false)]
+}
+
+#[test]
+fn a_fragmented_tunnel_packet_is_reassembled_before_its_inner_packet_is_read() {
+    let mut c = Conversation::new("192.168.7.1:40000", "192.168.7.2:7700", 100, 900);
+    let mut ips = c.handshake();
+    ips.push(c.send(true, REQ));
+    ips.push(c.send(false, RESP));
+    let mut frames = Vec::new();
+    for (i, ip) in ips.iter().enumerate() {
+        let frame = vxlan_in_gre(ip);
+        if i == 3 {
+            // The request's outer packet arrives as two fragments, the second first.
+            let [a, b] = fragment_v4(&frame[14..], 48);
+            frames.push(eth(0x0800, &b));
+            frames.push(eth(0x0800, &a));
+        } else {
+            frames.push(frame);
+        }
+    }
+    let (exs, diag, _) = run(&frames);
+    assert_eq!(exs.len(), 1, "{exs:#?} {:?}", diag.kept());
+    assert_eq!(exs[0].request.as_ref().unwrap().body.data, b"jobId=7");
+    assert!(exs[0].flags.complete(), "{}", exs[0].flags.describe());
+    assert_eq!(diag.count_of(WarningKind::IpFragment), 0, "{:?}", diag.kept());
+}
