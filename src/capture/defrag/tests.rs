@@ -26,6 +26,11 @@ fn frag<'a>(id: u32, offset: usize, more: bool, payload: &'a [u8]) -> Fragment<'
     }
 }
 
+/// A raw-IP frame of `data`.
+fn raw(data: &[u8]) -> Frame<'_> {
+    Frame { number: 1, ts: Timestamp(0), linktype: linktype::RAW, origlen: data.len() as u32, data }
+}
+
 fn add(d: &mut Defrag, f: &Fragment<'_>, diag: &mut Diagnostics) -> Option<Vec<u8>> {
     d.add(f, Timestamp(0), 1, 0, diag)
 }
@@ -40,13 +45,7 @@ fn fragments_in_any_order_make_the_datagram() {
     assert!(add(&mut d, &frag(7, 40, false, c), &mut diag).is_none());
     assert!(add(&mut d, &frag(7, 0, true, a), &mut diag).is_none());
     let whole = add(&mut d, &frag(7, 16, true, b), &mut diag).expect("complete");
-    let f = Frame {
-        number: 1,
-        ts: Timestamp(0),
-        linktype: linktype::RAW,
-        origlen: whole.len() as u32,
-        data: &whole,
-    };
+    let f = raw(&whole);
     match decode(&f) {
         Decoded::Tcp(s) => {
             assert_eq!(s.payload, body);
@@ -124,25 +123,13 @@ fn ipv6_fragments_through_decode() {
         pkt.extend_from_slice(&offset_flags.to_be_bytes());
         pkt.extend_from_slice(&0xabcd_u32.to_be_bytes());
         pkt.extend_from_slice(chunk);
-        let f = Frame {
-            number: 1,
-            ts: Timestamp(0),
-            linktype: linktype::RAW,
-            origlen: pkt.len() as u32,
-            data: &pkt,
-        };
+        let f = raw(&pkt);
         let Decoded::Fragment(fr) = decode(&f) else { panic!("a fragment: {:?}", decode(&f)) };
         assert_eq!(fr.id, 0xabcd);
         out = d.add(&fr, Timestamp(0), 1, 0, &mut diag).or(out);
     }
     let whole = out.expect("complete");
-    let f = Frame {
-        number: 1,
-        ts: Timestamp(0),
-        linktype: linktype::RAW,
-        origlen: whole.len() as u32,
-        data: &whole,
-    };
+    let f = raw(&whole);
     assert!(
         matches!(decode(&f), Decoded::Tcp(s) if s.payload == b"GET /v6 HTTP/1.1\r\n\r\n" && s.src.is_ipv6())
     );
