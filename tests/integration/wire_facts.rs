@@ -279,3 +279,38 @@ fn wire_facts_serialize() {
     assert_eq!(j["client_closed"]["at"], "2023-11-14T22:13:20.001000Z");
     assert!(j["server_closed"].is_null());
 }
+
+#[test]
+fn a_request_line_cut_by_the_snapshot_length_is_still_an_exchange() {
+    // tcpdump -s 96: the request line (a long target) is cut; the response fits.
+    let target = format!("/openApi/runJob?instanceId=12&{}", "x=1&".repeat(40));
+    let req = format!("POST {target} HTTP/1.1\r\nHost: pj\r\nContent-Length: 0\r\n\r\n");
+    let mut c = conv();
+    let mut frames: Vec<(f64, Vec<u8>, usize)> =
+        open(&mut c).into_iter().map(|(t, p)| (t, p, usize::MAX)).collect();
+    frames.push((1.0, c.send(true, req.as_bytes()), 96));
+    frames.push((2.0, c.send(false, &resp()), usize::MAX));
+    let mut w = PcapWriter::new(Vec::new(), linktype::ETHERNET, true).unwrap();
+    for (ms, p, snap) in &frames {
+        let f = frame(linktype::ETHERNET, p, &[]);
+        w.packet(at(*ms), &f[..f.len().min(*snap)], f.len() as u32).unwrap();
+    }
+    let opened = input::detect("snaplen", Box::new(Cursor::new(w.into_inner()))).unwrap();
+    let mut exs = Vec::new();
+    let mut diag = Diagnostics::default();
+    pipeline::capture_exchanges(opened.reader, 0, &Options::default(), &mut diag, &mut |e| exs.push(e))
+        .unwrap();
+    assert_eq!(exs.len(), 1, "{exs:#?}");
+    let e = &exs[0];
+    let head = &e.request.as_ref().unwrap().head;
+    assert_eq!(head.method(), "POST");
+    assert!(head.uri().starts_with("/openApi/runJob?instanceId=12"), "{}", head.uri());
+    assert!(target.starts_with(head.uri()) && head.uri().len() < target.len(), "only what was captured");
+    assert!(
+        e.flags.has(Flags::REQUEST_GAP) && e.flags.has(Flags::REQUEST_TRUNCATED),
+        "{}",
+        e.flags.describe()
+    );
+    assert_eq!(e.status(), Some(200));
+    assert!(diag.count_of(WarningKind::SnaplenCut) >= 1, "{:?}", diag.kept());
+}
