@@ -1,15 +1,19 @@
 //! Packet decoding: a [`Frame`] in, a [`TcpSegment`] (or why not) out.
 //!
 //! Takes the captured bytes and the interface's link type; strips the link layer
-//! (Ethernet with any 802.1Q/QinQ tags, Linux SLL and SLL2, BSD NULL/LOOP, raw IP, NFLOG)
-//! and hands the rest to etherparse's lax slicer (IPv4, IPv6 with extension headers, TCP).
+//! (Ethernet, Linux SLL and SLL2, BSD NULL/LOOP, raw IP, NFLOG) and the encapsulations
+//! under it ([`encap`](crate::capture::encap): VLAN tags, MPLS, PPPoE, GRE/ERSPAN, VXLAN,
+//! Geneve, IP-in-IP), and hands the innermost IP packet to etherparse's lax slicer (IPv4,
+//! IPv6 with extension headers, TCP).
 //! Gives a segment that borrows its payload from the frame, plus how many payload bytes the
 //! snapshot length cut off (they become a gap in reassembly). Pure: no state, no allocation.
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
+use crate::capture::defrag::Fragment;
+use crate::capture::encap::{self, Path, Stop, Undecoded};
 use crate::capture::{Frame, linktype};
 
 /// TCP flags we act on.
@@ -51,58 +55,53 @@ pub enum Decoded<'a> {
     Tcp(TcpSegment<'a>),
     /// Something else (UDP, ARP, ICMP...): ignored.
     Other,
-    /// An IP fragment (not reassembled: HTTP over fragmented TCP is rare).
-    Fragment,
+    /// An IP fragment, for [`Defrag`](crate::capture::defrag::Defrag).
+    Fragment(Fragment<'a>),
     /// A link type we do not decode.
     UnsupportedLink(u32),
+    /// An encapsulation or protocol under the link layer that is not decoded.
+    Undecoded(Undecoded),
     /// Headers that could not be decoded (too short, bad values).
     Malformed(&'static str),
 }
 
 /// Decodes one frame.
 pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
+    decode_path(frame, &mut Path::default())
+}
+
+/// Decodes one frame, recording in `path` the encapsulations it went through.
+pub fn decode_path<'a>(frame: &Frame<'a>, path: &mut Path) -> Decoded<'a> {
     let data = frame.data;
-    let sliced = match frame.linktype {
-        linktype::ETHERNET => match LaxSlicedPacket::from_ethernet(data) {
-            Ok(p) => Some(p),
-            Err(_) => return Decoded::Malformed("short Ethernet header"),
-        },
+    let inner = match frame.linktype {
+        linktype::ETHERNET => encap::ethernet(path, data),
         linktype::RAW | linktype::RAW_12 | linktype::RAW_14 | linktype::IPV4 | linktype::IPV6 => {
-            from_ip(data)
+            encap::ip(path, data)
         }
         linktype::NULL | linktype::LOOP => match data.get(4..) {
-            Some(rest) => from_ip(rest),
+            Some(rest) => encap::ip(path, rest),
             None => return Decoded::Malformed("short loopback header"),
         },
         linktype::LINUX_SLL => match (data.get(14..16), data.get(16..)) {
-            (Some(p), Some(rest)) => ether_type(u16::from_be_bytes([p[0], p[1]]), rest),
+            (Some(p), Some(rest)) => encap::ether_payload(path, u16::from_be_bytes([p[0], p[1]]), rest),
             _ => return Decoded::Malformed("short SLL header"),
         },
         linktype::LINUX_SLL2 => match (data.get(0..2), data.get(20..)) {
-            (Some(p), Some(rest)) => ether_type(u16::from_be_bytes([p[0], p[1]]), rest),
+            (Some(p), Some(rest)) => encap::ether_payload(path, u16::from_be_bytes([p[0], p[1]]), rest),
             _ => return Decoded::Malformed("short SLL2 header"),
         },
         linktype::NFLOG => match nflog_payload(data) {
-            Some(rest) => from_ip(rest),
+            Some(rest) => encap::ip(path, rest),
             None => return Decoded::Other,
         },
         other => return Decoded::UnsupportedLink(other),
     };
-    let Some(ref sliced) = sliced else {
-        return Decoded::Other;
-    };
-    tcp_of(sliced, data, frame.origlen)
-}
-
-fn from_ip(data: &[u8]) -> Option<LaxSlicedPacket<'_>> {
-    match data.first().map(|b| b >> 4) {
-        Some(4) | Some(6) => LaxSlicedPacket::from_ip(data).ok(),
-        _ => None,
+    match inner {
+        Ok(sliced) => tcp_of(&sliced, data, frame.origlen),
+        Err(Stop::NotTcp) => Decoded::Other,
+        Err(Stop::Undecoded(u)) => Decoded::Undecoded(u),
+        Err(Stop::Malformed(why)) => Decoded::Malformed(why),
     }
-}
-
-fn ether_type(et: u16, data: &[u8]) -> Option<LaxSlicedPacket<'_>> {
-    Some(LaxSlicedPacket::from_ether_type(EtherType(et), data))
 }
 
 /// The IP packet inside an NFLOG record (TLV attribute NFULA_PAYLOAD = 9).
@@ -122,6 +121,40 @@ fn nflog_payload(data: &[u8]) -> Option<&[u8]> {
         rest = rest.get(padded.min(rest.len())..)?;
     }
     None
+}
+
+/// The fragment a fragmented IP packet carries.
+fn fragment_of<'a>(net: &LaxNetSlice<'a>, src: IpAddr, dst: IpAddr) -> Option<Fragment<'a>> {
+    match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            Some(Fragment {
+                src,
+                dst,
+                id: h.identification() as u32,
+                proto: v4.payload().ip_number.0,
+                offset: h.fragments_offset().byte_offset() as usize,
+                more: h.more_fragments(),
+                payload: v4.payload().payload,
+            })
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let frag = v6.extensions().clone().into_iter().find_map(|e| match e {
+                etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
+                _ => None,
+            })?;
+            Some(Fragment {
+                src,
+                dst,
+                id: frag.identification(),
+                proto: v6.payload().ip_number.0,
+                offset: frag.fragment_offset().byte_offset() as usize,
+                more: frag.more_fragments(),
+                payload: v6.payload().payload,
+            })
+        }
+        LaxNetSlice::Arp(_) => None,
+    }
 }
 
 fn tcp_of<'a>(p: &LaxSlicedPacket<'a>, frame: &'a [u8], origlen: u32) -> Decoded<'a> {
@@ -156,7 +189,10 @@ fn tcp_of<'a>(p: &LaxSlicedPacket<'a>, frame: &'a [u8], origlen: u32) -> Decoded
         LaxNetSlice::Arp(_) => return Decoded::Other,
     };
     if fragmented {
-        return Decoded::Fragment;
+        return match fragment_of(net, src, dst) {
+            Some(f) => Decoded::Fragment(f),
+            None => Decoded::Malformed("IP fragment header unreadable"),
+        };
     }
     let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
         if net.ip_payload_ref().is_some_and(|p| p.ip_number == etherparse::IpNumber::TCP) {

@@ -6,11 +6,14 @@
 //! one input, in one pass, calling `emit` as soon as an exchange can no longer be
 //! overtaken. Nothing here holds the file or its packets: memory is the limits' business.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
-use crate::capture::decode::{Decoded, decode};
+use crate::capture::decode::{Decoded, decode_path};
+use crate::capture::defrag::Defrag;
+use crate::capture::encap::{Layer, Path, Undecoded};
 use crate::capture::reassembly::{At, Limits, Reassembler, ReassemblyStats};
-use crate::capture::{CaptureError, CaptureReader, CaptureStats};
+use crate::capture::{CaptureError, CaptureReader, CaptureStats, Frame, linktype};
 use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{Exchange, InputId, Message, Origin, Timestamp};
 use crate::http::decode::{DEFAULT_DECODED_CAP, trailer_exceeds_cap};
@@ -41,6 +44,90 @@ pub struct CaptureSummary {
     pub out_of_order: u64,
     /// TLS counters (connections decrypted and not).
     pub tls: crate::tls::TlsStats,
+    /// Frames that went through each encapsulation layer, indexed by [`Layer`].
+    pub encapsulations: [u64; Layer::ALL.len()],
+    /// Frames not decoded (unknown link type, EtherType, IP protocol, tunnel).
+    pub undecoded: u64,
+}
+
+impl CaptureSummary {
+    /// `(layer name, frames)` for each layer some frame went through.
+    pub fn encapsulation_counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Layer::ALL.iter().map(|&l| (l.name(), self.encapsulations[l as usize])).filter(|&(_, n)| n > 0)
+    }
+}
+
+/// A class of frames that is not decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Skip {
+    /// A link type.
+    Link(u32),
+    /// Something under the link layer, with the layers it was found inside.
+    Inside(Undecoded, u16),
+}
+
+/// Distinct classes tallied at most; further ones are lumped together (bounded memory).
+const MAX_SKIP_CLASSES: usize = 256;
+
+/// Frames not decoded, per class: the first frame and the count. Warned once per class,
+/// with the count, when the input ends: never silence, never a warning per packet.
+#[derive(Default)]
+struct Skipped {
+    classes: BTreeMap<Skip, (u64, u64)>,
+    lumped: (u64, u64),
+}
+
+impl Skipped {
+    fn add(&mut self, class: Skip, frame: u64) {
+        let full = self.classes.len() >= MAX_SKIP_CLASSES;
+        let slot = match self.classes.get_mut(&class) {
+            Some(slot) => slot,
+            None if full => &mut self.lumped,
+            None => self.classes.entry(class).or_insert((frame, 0)),
+        };
+        if slot.1 == 0 {
+            slot.0 = frame;
+        }
+        slot.1 += 1;
+    }
+
+    fn total(&self) -> u64 {
+        self.classes.values().map(|v| v.1).sum::<u64>() + self.lumped.1
+    }
+
+    fn warn(&self, input: InputId, diag: &mut Diagnostics) {
+        let lumped = (self.lumped.1 > 0).then_some((None, self.lumped));
+        for (class, (first, n)) in self.classes.iter().map(|(c, v)| (Some(*c), *v)).chain(lumped) {
+            let (kind, what) = match class {
+                Some(Skip::Link(lt)) => (WarningKind::UnsupportedLinkType, format!("of link type {lt}")),
+                Some(Skip::Inside(u, layers)) => {
+                    (WarningKind::DecodeError, format!("with {u}{}", inside(layers)))
+                }
+                None => (WarningKind::DecodeError, format!("of {MAX_SKIP_CLASSES}+ further classes")),
+            };
+            diag.warn(
+                kind,
+                input,
+                Some(Origin::Frame(first)),
+                None,
+                if n == 1 {
+                    format!("1 packet {what} not decoded; it is skipped")
+                } else {
+                    format!("{n} packets {what} not decoded; they are skipped")
+                },
+            );
+            for _ in 1..n {
+                diag.count(kind);
+            }
+        }
+    }
+}
+
+/// " inside GRE, 802.1Q" for the layers of a path.
+fn inside(layers: u16) -> String {
+    let names: Vec<&str> =
+        Layer::ALL.iter().filter(|&&l| layers & (1 << l as u16) != 0).map(|l| l.name()).collect();
+    if names.is_empty() { String::new() } else { format!(" inside {}", names.join(", ")) }
 }
 
 /// Warns about the body limits an exchange reached: a body longer than `--body-cap` (only
@@ -85,6 +172,36 @@ pub fn warn_decoded_cap(diag: &mut Diagnostics, input: InputId, conn: u64, m: &M
 
 /// Runs the whole pipeline over one capture, with no key logs (TLS connections are only
 /// warned about, unless the capture holds Decryption Secrets Blocks).
+/// Decodes `frame` and gives the result to `f`; a fragment goes to `defrag` instead, and a
+/// datagram it completes is decoded in turn from its IP header (so a fragmented tunnel
+/// packet is whole before its inner packet is read, and fragments inside it are reassembled
+/// too: two levels).
+fn decode_all(
+    frame: &Frame<'_>,
+    path: &mut Path,
+    defrag: &mut Defrag,
+    input: InputId,
+    diag: &mut Diagnostics,
+    f: &mut dyn FnMut(Decoded<'_>, &Path, &mut Diagnostics),
+) {
+    let mut level = 0;
+    let mut whole: Vec<u8>;
+    let mut current = *frame;
+    loop {
+        match decode_path(&current, path) {
+            Decoded::Fragment(fr) if level < 2 => {
+                let Some(datagram) = defrag.add(&fr, frame.ts, frame.number, input, diag) else { return };
+                whole = datagram;
+                level += 1;
+                current =
+                    Frame { data: &whole, origlen: whole.len() as u32, linktype: linktype::RAW, ..*frame };
+            }
+            d => return f(d, path, diag),
+        }
+    }
+}
+
+/// Runs the whole pipeline over one capture.
 pub fn capture_exchanges<R: Read + Send>(
     reader: R,
     input: InputId,
@@ -111,11 +228,18 @@ pub fn capture_exchanges_keyed<R: Read + Send>(
     cap.set_secrets_sink(tls.dsb_sink());
     let mut non_tcp = 0u64;
     let mut last = At { ts: Timestamp::default(), frame: 0 };
-    let mut warned_links: Vec<u32> = Vec::new();
+    let mut skipped = Skipped::default();
+    let mut encapsulations = [0u64; Layer::ALL.len()];
+    let mut defrag = Defrag::default();
     let stats = cap.for_each_frame(diag, |frame, diag| {
         let at = At { ts: frame.ts, frame: frame.number };
         last = at;
-        match decode(&frame) {
+        let mut path = Path::default();
+        decode_all(&frame, &mut path, &mut defrag, input, diag, &mut |decoded, path, diag| {
+        for l in Layer::ALL.iter().filter(|&&l| path.has(l)) {
+            encapsulations[*l as usize] += 1;
+        }
+        match decoded {
             Decoded::Tcp(seg) => {
                 reasm.segment(&seg, at, &mut tls.wrap(&mut http), diag);
                 http.orderer.drain(&mut |mut ex| {
@@ -125,37 +249,33 @@ pub fn capture_exchanges_keyed<R: Read + Send>(
                 });
             }
             Decoded::Other => non_tcp += 1,
-            Decoded::Fragment => {
+            Decoded::Fragment(_) => {
                 non_tcp += 1;
                 diag.warn(
                     WarningKind::IpFragment,
                     input,
                     Some(Origin::Frame(frame.number)),
                     None,
-                    "IP fragment (fragments are not reassembled)",
+                    "an IP fragment inside a reassembled fragmented datagram (more than two levels) is not reassembled",
                 );
             }
             Decoded::UnsupportedLink(lt) => {
                 non_tcp += 1;
-                if !warned_links.contains(&lt) {
-                    warned_links.push(lt);
-                    diag.warn(
-                        WarningKind::UnsupportedLinkType,
-                        input,
-                        Some(Origin::Frame(frame.number)),
-                        None,
-                        format!("link type {lt} is not decoded; its packets are skipped"),
-                    );
-                } else {
-                    diag.count(WarningKind::UnsupportedLinkType);
-                }
+                skipped.add(Skip::Link(lt), frame.number);
+            }
+            Decoded::Undecoded(u) => {
+                non_tcp += 1;
+                skipped.add(Skip::Inside(u, path.layers), frame.number);
             }
             Decoded::Malformed(why) => {
                 non_tcp += 1;
                 diag.warn(WarningKind::DecodeError, input, Some(Origin::Frame(frame.number)), None, why);
             }
         }
+        });
     });
+    skipped.warn(input, diag);
+    defrag.finish(input, diag);
     // Whatever ended the input, everything decoded so far is flushed.
     reasm.finish(last, &mut tls.wrap(&mut http), diag);
     tls.finish(diag);
@@ -186,5 +306,7 @@ pub fn capture_exchanges_keyed<R: Read + Send>(
         non_tcp,
         out_of_order: http.orderer.forced(),
         tls: tls.stats(),
+        encapsulations,
+        undecoded: skipped.total(),
     })
 }

@@ -126,9 +126,13 @@ fn lenient_request(buf: &[u8]) -> Option<Parsed> {
 }
 
 /// Reads what can be read of a head cut short (by a gap or the end of the stream): the
-/// start line and the complete header lines. `None` if not even the start line is there.
+/// start line and the complete header lines. `None` if not even the start line is there;
+/// except that a request line cut inside its target (a short snapshot length) still gives
+/// the method and the start of the target (see [`salvage_request_line`]).
 pub fn salvage(buf: &[u8], role: Role) -> Option<Head> {
-    let last_nl = memchr::memrchr(b'\n', buf)?;
+    let Some(last_nl) = memchr::memrchr(b'\n', buf) else {
+        return if role == Role::Request { salvage_request_line(buf) } else { None };
+    };
     let mut lines = buf[..=last_nl].to_vec();
     // A header line cut mid-way was dropped above; terminate the head.
     lines.extend_from_slice(b"\r\n");
@@ -140,6 +144,26 @@ pub fn salvage(buf: &[u8], role: Role) -> Option<Head> {
         Parsed::Complete(head, _) => Some(head),
         _ => None,
     }
+}
+
+/// A request line cut before its end: `METHOD SP target-start`, as a head whose target is
+/// what was seen (version assumed 1.1, no headers). `None` unless the method is a plausible
+/// token and some of the target is there.
+pub fn salvage_request_line(buf: &[u8]) -> Option<Head> {
+    let sp = memchr::memchr(b' ', buf)?;
+    let method = std::str::from_utf8(&buf[..sp]).ok()?;
+    if method.is_empty() || method.len() > 20 || !method.bytes().all(|b| b.is_ascii_uppercase() || b == b'-')
+    {
+        return None;
+    }
+    let rest = &buf[sp + 1..];
+    let end = rest.iter().position(|&b| b == b' ' || b == b'\r' || b == b'\n').unwrap_or(rest.len());
+    let target = std::str::from_utf8(&rest[..end]).ok()?;
+    let plausible = target.bytes().next().is_some_and(|b| b == b'/' || b == b'*' || b.is_ascii_alphabetic());
+    if !plausible || target.bytes().any(|b| b.is_ascii_control()) {
+        return None;
+    }
+    Some(Head::request(method, target, 1, &[]))
 }
 
 fn request_with<'h, 'b: 'h>(
@@ -392,5 +416,11 @@ mod tests {
             salvage(b"POST /openApi/runJob HTTP/1.1\r\nHo", Role::Request).unwrap().uri(),
             "/openApi/runJob"
         );
+        // Cut inside the request line: the method and the start of the target.
+        let h = salvage(b"POST /openApi/runJob?instanceId=12", Role::Request).unwrap();
+        assert_eq!((h.method(), h.uri()), ("POST", "/openApi/runJob?instanceId=12"));
+        assert!(salvage(b"POST ", Role::Request).is_none());
+        assert!(salvage(b"\x16\x03\x01 /x", Role::Request).is_none(), "not a method");
+        assert!(salvage(b"HTTP/1.1 200", Role::Response).is_none());
     }
 }

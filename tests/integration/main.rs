@@ -21,6 +21,8 @@ mod regressions;
 mod wire_facts;
 // HTTPS from a real nginx decrypted with key logs, against tshark.
 mod tls;
+// Captures inside VXLAN/GRE; undecoded encapsulations warned once per class.
+mod tunnels;
 
 // --- Robustness ---
 // One clear sentence per unreadable input.

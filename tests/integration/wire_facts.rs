@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 use dupcall::capture::linktype;
 use dupcall::capture::pipeline::{self, Options};
-use dupcall::diag::Diagnostics;
+use dupcall::diag::{Diagnostics, WarningKind};
 use dupcall::exchange::{Close, Exchange, Flags, Timestamp, Wire};
 use dupcall::input;
 use dupcall::synth::{Conversation, PcapWriter, frame};
@@ -28,6 +28,11 @@ fn at(ms: f64) -> Timestamp {
 
 /// Runs `(time in ms, IP packet)` pairs as an Ethernet pcap through the capture pipeline.
 fn run(packets: &[(f64, Vec<u8>)]) -> Vec<Exchange> {
+    run_warned(packets).0
+}
+
+/// [`run`], with the warnings.
+fn run_warned(packets: &[(f64, Vec<u8>)]) -> (Vec<Exchange>, Diagnostics) {
     let mut w = PcapWriter::new(Vec::new(), linktype::ETHERNET, true).unwrap();
     for (ms, p) in packets {
         let f = frame(linktype::ETHERNET, p, &[]);
@@ -38,7 +43,7 @@ fn run(packets: &[(f64, Vec<u8>)]) -> Vec<Exchange> {
     let mut diag = Diagnostics::default();
     pipeline::capture_exchanges(opened.reader, 0, &Options::default(), &mut diag, &mut |e| out.push(e))
         .unwrap();
-    out
+    (out, diag)
 }
 
 fn conv() -> Conversation {
@@ -70,7 +75,14 @@ fn client_gives_up_then_the_late_response_head_and_a_client_rst() {
     p.push((2001.0, c.fin(true)));
     p.push((3001.0, c.send(false, RESP_HEAD)));
     p.push((3001.1, c.rst(true)));
-    let exs = run(&p);
+    let (exs, diag) = run_warned(&p);
+    assert_eq!(diag.count_of(WarningKind::TcpGap), 0, "no gap warning either: {:?}", diag.kept());
+    assert_eq!(
+        diag.count_of(WarningKind::RequestWithoutResponse),
+        1,
+        "the cut body is named: {:?}",
+        diag.kept()
+    );
     assert_eq!(exs.len(), 1, "{exs:#?}");
     let e = &exs[0];
     assert_eq!(e.request.as_ref().unwrap().head.uri(), "/openApi/runJob");
@@ -281,4 +293,39 @@ fn wire_facts_serialize() {
     assert_eq!(j["client_closed"]["rst"], false);
     assert_eq!(j["client_closed"]["at"], "2023-11-14T22:13:20.001000Z");
     assert!(j["server_closed"].is_null());
+}
+
+#[test]
+fn a_request_line_cut_by_the_snapshot_length_is_still_an_exchange() {
+    // tcpdump -s 96: the request line (a long target) is cut; the response fits.
+    let target = format!("/openApi/runJob?instanceId=12&{}", "x=1&".repeat(40));
+    let req = format!("POST {target} HTTP/1.1\r\nHost: pj\r\nContent-Length: 0\r\n\r\n");
+    let mut c = conv();
+    let mut frames: Vec<(f64, Vec<u8>, usize)> =
+        open(&mut c).into_iter().map(|(t, p)| (t, p, usize::MAX)).collect();
+    frames.push((1.0, c.send(true, req.as_bytes()), 96));
+    frames.push((2.0, c.send(false, &resp()), usize::MAX));
+    let mut w = PcapWriter::new(Vec::new(), linktype::ETHERNET, true).unwrap();
+    for (ms, p, snap) in &frames {
+        let f = frame(linktype::ETHERNET, p, &[]);
+        w.packet(at(*ms), &f[..f.len().min(*snap)], f.len() as u32).unwrap();
+    }
+    let opened = input::detect("snaplen", Box::new(Cursor::new(w.into_inner()))).unwrap();
+    let mut exs = Vec::new();
+    let mut diag = Diagnostics::default();
+    pipeline::capture_exchanges(opened.reader, 0, &Options::default(), &mut diag, &mut |e| exs.push(e))
+        .unwrap();
+    assert_eq!(exs.len(), 1, "{exs:#?}");
+    let e = &exs[0];
+    let head = &e.request.as_ref().unwrap().head;
+    assert_eq!(head.method(), "POST");
+    assert!(head.uri().starts_with("/openApi/runJob?instanceId=12"), "{}", head.uri());
+    assert!(target.starts_with(head.uri()) && head.uri().len() < target.len(), "only what was captured");
+    assert!(
+        e.flags.has(Flags::REQUEST_GAP) && e.flags.has(Flags::REQUEST_TRUNCATED),
+        "{}",
+        e.flags.describe()
+    );
+    assert_eq!(e.status(), Some(200));
+    assert!(diag.count_of(WarningKind::SnaplenCut) >= 1, "{:?}", diag.kept());
 }

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dupcall::capture::pipeline::{self, Options};
-use dupcall::diag::Diagnostics;
+use dupcall::diag::{Diagnostics, WarningKind};
 use dupcall::exchange::{Exchange, Flags};
 
 /// Answers `POST /slow` after 1.5 s; `GET /ok` at once (keep-alive); the first `GET /drop`
@@ -133,13 +133,13 @@ fn stop_tcpdump(mut p: Proc) {
     let _ = p.0.wait();
 }
 
-fn exchanges(path: &Path) -> Vec<Exchange> {
+fn exchanges(path: &Path) -> (Vec<Exchange>, Diagnostics) {
     let opened = dupcall::input::open(path.to_str().unwrap()).unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     let mut diag = Diagnostics::default();
     pipeline::capture_exchanges(opened.reader, 0, &Options::default(), &mut diag, &mut |e| out.push(e))
         .unwrap_or_else(|e| panic!("{e}"));
-    out
+    (out, diag)
 }
 
 fn uri(e: &Exchange) -> &str {
@@ -172,7 +172,8 @@ fn real_client_timeout_and_real_silent_resend() {
     assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
     stop_tcpdump(dump);
 
-    let exs = exchanges(&pcap);
+    let (exs, diag) = exchanges(&pcap);
+    assert_eq!(diag.count_of(WarningKind::TcpGap), 0, "no gap on loopback: {:?}", diag.kept());
     let summary: Vec<String> = exs
         .iter()
         .map(|e| format!("{} {} {:?} {:?}", uri(e), e.flags.describe(), e.status(), e.wire))

@@ -277,6 +277,9 @@ struct Conn<C> {
     last_seen: Timestamp,
     /// Initial sequence number of the client's SYN, if seen (to spot port reuse).
     client_isn: Option<u32>,
+    /// Closed by a RST: any later SYN on the pair is a new connection, even one that
+    /// repeats the old initial sequence number (a client re-sending its SYN after a reset).
+    reset: bool,
 }
 
 /// The reassembler: a connection table plus limits.
@@ -346,7 +349,7 @@ impl<C> Reassembler<C> {
                 }
                 true
             }
-            Some(c) if c.app.is_none() => fresh_syn && c.client_isn != Some(seg.seq),
+            Some(c) if c.app.is_none() => fresh_syn && (c.reset || c.client_isn != Some(seg.seq)),
             Some(c) => {
                 fresh_syn
                     && match c.client_isn {
@@ -422,6 +425,7 @@ impl<C> Reassembler<C> {
         }
         if seg.flags.rst {
             if let Some(conn) = self.conns.get_mut(&key) {
+                conn.reset = true;
                 let info = conn.info;
                 if let Some(app) = conn.app.as_mut() {
                     handler.reset(app, &info, dir, at, diag);
@@ -453,6 +457,7 @@ impl<C> Reassembler<C> {
             app: Some(handler.open(&info)),
             last_seen: Timestamp::default(),
             client_isn: None,
+            reset: false,
         }
     }
 }

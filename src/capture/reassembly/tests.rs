@@ -275,6 +275,21 @@ fn port_reuse_starts_a_new_connection() {
 }
 
 #[test]
+fn a_syn_repeated_after_a_rst_is_a_new_connection() {
+    // The client's SYN is refused with RST; it tries again on the same ports with the same
+    // initial sequence number, and this time the connection carries data.
+    let mut t = Harness::new(Limits::default());
+    let mut segs = vec![Seg { syn: true, ..seg(true, 100, b"") }];
+    segs.push(Seg { rst: true, ack: Some(101), ..seg(false, 0, b"") });
+    segs.extend(handshake(100, 500));
+    segs.push(seg(true, 101, b"again"));
+    t.feed_all(&segs);
+    assert_eq!(t.h.opened.len(), 2, "{:?}", t.h.opened);
+    assert_eq!(t.h.stream(2, Dir::ToServer).bytes, b"again");
+    assert_eq!(t.h.closed, vec![(1, CloseReason::Reset)]);
+}
+
+#[test]
 fn rst_closes_and_flushes() {
     let mut t = Harness::new(Limits::default());
     let mut segs = handshake(0, 0);

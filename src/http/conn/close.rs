@@ -60,7 +60,8 @@ impl HttpConn {
             State::Body { reader, .. } => {
                 let cut = if reader.framing() == Framing::Close { 0 } else { role.truncated() };
                 if cut != 0 {
-                    warn_cut(cx, role);
+                    // The sender's own FIN: the message was cut on the wire, not by the capture.
+                    warn_cut(cx, role, Some((role, Close { at: cx.at.ts, rst: false })));
                 }
                 self.finish_message(cx.h, role, Flags(cut));
             }
@@ -68,6 +69,7 @@ impl HttpConn {
             _ => {}
         }
         self.sides[role as usize].state = State::Stopped;
+        self.fin[role as usize] = true;
         self.mark_closed(role, Close { at: cx.at.ts, rst: false });
     }
 
@@ -100,9 +102,13 @@ impl HttpConn {
         }
         for role in [Role::Request, Role::Response] {
             let cut = Flags(role.truncated());
+            // A RST cut the body on the wire when its own sender reset, or when the reader
+            // had already closed (FIN: it gave up and reset on the late bytes). A reader's
+            // RST out of the blue may have followed bytes the capture lost.
+            let on_wire = rst.filter(|&(by, _)| by == role || self.fin[by as usize]);
             match &self.sides[role as usize].state {
                 State::Body { .. } => {
-                    warn_cut(cx, role);
+                    warn_cut(cx, role, on_wire);
                     self.finish_message(cx.h, role, cut);
                 }
                 State::Head { .. } => {
@@ -152,12 +158,29 @@ impl HttpConn {
     }
 }
 
-/// A body was cut short by the end of its connection or of the capture.
-fn warn_cut(cx: &mut Cx<'_>, role: Role) {
+/// A body was cut short: by a peer's FIN or RST (`closed`, a fact of the wire, not a
+/// capture gap), or by the end of the capture or of the connection's tracking.
+fn warn_cut(cx: &mut Cx<'_>, role: Role, closed: Option<(Role, Close)>) {
+    let Some((by, close)) = closed else {
+        cx.warn(
+            WarningKind::TcpGap,
+            cx.at.frame,
+            format!("a {} body ends before its declared length: the rest was not captured", role.name()),
+        );
+        return;
+    };
+    let who = match by {
+        Role::Request => "client",
+        Role::Response => "server",
+    };
+    let how = if close.rst { "reset" } else { "closed" };
     cx.warn(
-        WarningKind::TcpGap,
+        WarningKind::RequestWithoutResponse,
         cx.at.frame,
-        format!("a {} body ends before its declared length: the rest was not captured", role.name()),
+        format!(
+            "a {} body ends before its declared length: the {who} {how} the connection first",
+            role.name()
+        ),
     );
 }
 

@@ -312,6 +312,8 @@ pub struct HttpConn {
     reset: Option<(Role, Close)>,
     /// The connection was captured from its handshake.
     handshake: bool,
+    /// The direction (indexed by [`Role`]) ended with a FIN reached in order.
+    fin: [bool; 2],
     stopped: bool,
     limit_warned: bool,
 }
@@ -334,6 +336,7 @@ impl HttpConn {
             server_close: None,
             reset: None,
             handshake: info.handshake,
+            fin: [false; 2],
             stopped: false,
             limit_warned: false,
         }
