@@ -20,6 +20,7 @@ mod fault_matrix; // every sample rewritten with one fault at a time
 mod limits; // the hostile-input resource limits, scaled down
 
 // Diagnosis on real traffic.
+mod clients; // accuracy on HTTP client libraries we did not write (tests/clients/, docs/accuracy.md)
 mod live_traffic; // fresh simulator traffic recorded with tcpdump
 mod samples; // the bundled samples, row by row
 mod sim_smoke; // the traffic simulator itself
