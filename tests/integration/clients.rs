@@ -1,6 +1,7 @@
 //! dupcall's accuracy on traffic of HTTP client libraries nobody on the team wrote
 //! (docs/accuracy.md): urllib3 `Retry`, `requests` + `tenacity` (with failover), `aiohttp` +
-//! `aiohttp-retry` and Node `got` (`retry` + the README's `afterResponse` 401 refresh),
+//! `aiohttp-retry`, Node `got` (`retry` + the README's `afterResponse` 401 refresh) and
+//! Apache HttpClient 4 (`DefaultHttpRequestRetryHandler`, `ServiceUnavailableRetryStrategy`),
 //! against `tests/clients/api_server.py`, recorded by tcpdump on `lo` into
 //! `tests/clients/fixtures/` by `tests/clients/record.py`.
 //!
@@ -337,6 +338,15 @@ const FLOOR: &[(&str, usize, usize, usize)] = &[
     ("got-timeout", 5, 0, 0),
     ("got-timeouts-exhausted", 7, 0, 0),
     ("got-two-apps", 4, 2, 0),
+    ("httpclient-double-submit", 5, 0, 0),
+    ("httpclient-drop", 8, 0, 1),
+    ("httpclient-final4xx", 7, 0, 0),
+    ("httpclient-refresh", 6, 0, 1),
+    ("httpclient-refresh-then-503", 9, 0, 2),
+    ("httpclient-retryable", 7, 0, 0),
+    ("httpclient-timeout", 4, 0, 0),
+    ("httpclient-timeouts-exhausted", 5, 0, 0),
+    ("httpclient-two-apps", 4, 2, 0),
     ("tenacity-double-submit", 5, 0, 0),
     ("tenacity-drop", 8, 0, 1),
     ("tenacity-final4xx", 7, 0, 0),
@@ -361,7 +371,7 @@ const FLOOR: &[(&str, usize, usize, usize)] = &[
 fn committed_fixtures_are_scored_against_the_server_and_intent_logs() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES);
     let scores = score_all(&dir);
-    assert!(scores.len() >= 36, "4 clients x 9 scenarios expected, found {}", scores.len());
+    assert!(scores.len() >= 45, "5 clients x 9 scenarios expected, found {}", scores.len());
     for (name, s) in &scores {
         assert_eq!(s.secret_leaks, 0, "{name}: a token or the client secret is in dupcall's output");
         assert!(s.rows >= 4, "{name}: the server log has only {} requests", s.rows);
@@ -385,8 +395,8 @@ fn committed_fixtures_are_scored_against_the_server_and_intent_logs() {
 }
 
 /// Records every (client, scenario) afresh with `tests/clients/record.py` into a temporary
-/// folder and scores it like the committed fixtures. Needs tcpdump, node and the client
-/// libraries `.ci/run` installs. To replace the committed fixtures run
+/// folder and scores it like the committed fixtures. Needs tcpdump, node, javac with
+/// libhttpclient-java and the client libraries `.ci/run` installs. To replace the committed fixtures run
 /// `python3 tests/clients/record.py` instead.
 #[test]
 #[ignore = "records live traffic (about two minutes); run with --ignored"]
@@ -401,7 +411,7 @@ fn record_live() {
         .expect("python3 runs tests/clients/record.py");
     assert!(status.success(), "record.py failed");
     let scores = score_all(dir.path());
-    assert_eq!(scores.len(), 36, "every client and scenario recorded");
+    assert_eq!(scores.len(), 45, "every client and scenario recorded");
     for (name, s) in &scores {
         assert_eq!(s.secret_leaks, 0, "{name}: a secret in the output");
         assert!(s.rows >= 4, "{name}: the server log has only {} requests", s.rows);
