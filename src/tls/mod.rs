@@ -410,6 +410,11 @@ impl<H: StreamHandler> StreamHandler for Wrapped<'_, H> {
         self.inner.end(&mut conn.inner, info, dir, at, diag);
     }
 
+    fn reset(&mut self, conn: &mut Self::Conn, info: &ConnInfo, dir: Dir, at: At, diag: &mut Diagnostics) {
+        // Who reset the connection is a fact of the wire, TLS or not (`Wire::server_closed`).
+        self.inner.reset(&mut conn.inner, info, dir, at, diag);
+    }
+
     fn close(
         &mut self,
         mut conn: Self::Conn,

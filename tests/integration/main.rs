@@ -32,6 +32,8 @@ mod fault_matrix;
 // The hostile-input resource limits, scaled down.
 mod limits;
 
+// Accuracy on HTTP client libraries we did not write (tests/clients/, docs/accuracy.md).
+mod clients;
 // --- Diagnosis on real traffic ---
 // Fresh simulator traffic recorded with tcpdump.
 mod live_traffic;
