@@ -158,7 +158,10 @@ impl Fields {
     pub(super) fn parse(head: &Head, body: &[u8], query: Option<&str>) -> Fields {
         let query = query.map(form_pairs).unwrap_or_default();
         let ctype = head.header_str("content-type").unwrap_or("").to_ascii_lowercase();
-        let body = if ctype.contains("x-www-form-urlencoded") {
+        // A body sent without a Content-Type (Python requests posting a `str`) that reads as
+        // a form is read as one: an OAuth2 client's `client_id` must not hide there.
+        let untyped_form = ctype.is_empty() && looks_like_form(body);
+        let body = if ctype.contains("x-www-form-urlencoded") || untyped_form {
             Body::Form(form_pairs(&String::from_utf8_lossy(body)))
         } else if ctype.contains("json") || body.first().is_some_and(|b| *b == b'{' || *b == b'[') {
             match serde_json::from_slice(body) {
@@ -210,4 +213,12 @@ fn json_keys<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
         Value::Array(a) => a.iter().for_each(|x| json_keys(x, out)),
         _ => {}
     }
+}
+
+/// `k=v&k2=v2` with only the bytes a form encoder writes.
+fn looks_like_form(body: &[u8]) -> bool {
+    let form_byte = |b: &u8| b.is_ascii_alphanumeric() || b"-._~%+=&*!'()".contains(b);
+    body.contains(&b'=')
+        && body.first().is_some_and(|b| *b != b'=' && *b != b'&')
+        && body.iter().all(form_byte)
 }

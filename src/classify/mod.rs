@@ -348,6 +348,10 @@ impl<'r> Classifier<'r> {
         let mut app = self.app_of_request(head, &req_fields, credential.as_deref());
         let mut issued_token = None;
         if kind == CallKind::Auth {
+            // The app the auth request names (OAuth2 `client_id`): the token it issues is
+            // bound to it when the response names none, so the calls that carry the token
+            // get the same caller as the auth call (docs/labels.md, caller).
+            let named: Option<String> = self.profile.auth.request_app.iter().find_map(|f| req_fields.get(f));
             if let Some(json) = &resp_json {
                 let issued = self.profile.auth.token.as_deref().and_then(|p| json.pointer(p));
                 let issued = issued.as_ref().and_then(Value::as_str);
@@ -355,7 +359,7 @@ impl<'r> Classifier<'r> {
                     self.profile.auth.app.iter().find_map(|p| json.pointer(p).as_ref().and_then(scalar));
                 if let Some(t) = issued {
                     let fp = self.fingerprint(t.as_bytes());
-                    if let Some(a) = bound_app.clone().or_else(|| app.clone()) {
+                    if let Some(a) = bound_app.clone().or_else(|| app.clone()).or_else(|| named.clone()) {
                         if self.token_apps.len() >= MAX_BINDINGS {
                             self.token_apps.clear();
                         }
@@ -368,7 +372,7 @@ impl<'r> Classifier<'r> {
                 }
             }
             if app.is_none() {
-                app = self.profile.auth.request_app.iter().find_map(|f| req_fields.get(f));
+                app = named;
             }
         }
 

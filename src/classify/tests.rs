@@ -290,3 +290,12 @@ fn uri_helpers() {
         vec![("a".into(), "1".into()), ("b".into(), "".into()), ("c".into(), "=".into())]
     );
 }
+
+#[test]
+fn an_untyped_form_body_is_read_as_a_form() {
+    let head = Head::request("POST", "/oauth/token", 1, &[("Host", "x")]);
+    let f = super::callkey::Fields::parse(&head, b"grant_type=client_credentials&client_id=eval-1", None);
+    assert_eq!(f.get("client_id").as_deref(), Some("eval-1"));
+    let f = super::callkey::Fields::parse(&head, b"not a form at all", None);
+    assert_eq!(f.get("not a form at all"), None);
+}

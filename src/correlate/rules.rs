@@ -397,9 +397,14 @@ pub(super) fn decide(s: &Settings, p: &Prior, m: &Call, between: &Between) -> De
     let wire = p.wire();
     let m_at = m.time.0.saturating_add(CLOSE_SLACK_NS);
     let complete_before = |c: &Close| p.resp_time().is_some_and(|r| !p.head_only() && r <= c.at);
-    let gave_up = wire.client_closed.filter(|c| c.at.0 <= m_at && !complete_before(c));
+    // Who closed first tells the story: a client that answers the server's FIN with its own
+    // did not give up, the server dropped the request (and the other way round).
+    let first = |a: Option<Close>, b: Option<Close>| a.filter(|x| b.is_none_or(|y| x.at <= y.at));
+    let gave_up =
+        first(wire.client_closed, wire.server_closed).filter(|c| c.at.0 <= m_at && !complete_before(c));
     let answered_before = |c: &Close| p.resp_time().is_some_and(|r| r <= c.at);
-    let dropped = wire.server_closed.filter(|c| c.at.0 <= m_at && !answered_before(c));
+    let dropped =
+        first(wire.server_closed, wire.client_closed).filter(|c| c.at.0 <= m_at && !answered_before(c));
     let unanswered = p.resp_time().is_none_or(|r| r > m.time) && p.outcome != Outcome::Unknown;
     let facts = Facts {
         s,

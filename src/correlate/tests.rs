@@ -629,3 +629,22 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn who_closed_first_tells_the_story() {
+    // The server's FIN first, the client's FIN in reply: the server dropped the request.
+    let w =
+        Wire { nth: 3, server_closed: close(1, false), client_closed: close(2, false), ..Wire::default() };
+    let rows = run(vec![mutation(1, 0).no_response().wire(w), mutation(1, 5).conn(2)]);
+    assert_eq!(rule_of(&rows, 1), "server-dropped");
+    assert!(!rows[1].evidence.contains("gave up"), "{}", rows[1].evidence);
+    // The client's FIN first (its timeout), the server's in reply: the client gave up.
+    let w = Wire {
+        nth: 1,
+        client_closed: close(2_000, false),
+        server_closed: close(2_001, false),
+        ..Wire::default()
+    };
+    let rows = run(vec![mutation(1, 0).no_response().wire(w), mutation(1, 2_002).conn(2)]);
+    assert_eq!(rule_of(&rows, 1), "client-gave-up");
+}
