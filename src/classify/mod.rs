@@ -377,9 +377,18 @@ impl<'r> Classifier<'r> {
         }
 
         let from_log = matches!(req.origin, Origin::Line(_));
+        // A HAR has no client address: its producer (browser, mitmproxy) stands in for it.
+        let producer = ex
+            .logged
+            .as_ref()
+            .and_then(|l| l.producer.as_deref())
+            .filter(|_| ex.client.ip().is_unspecified());
         let host = match head.header_str("user-agent").filter(|ua| from_log && !ua.is_empty()) {
             // Logs have no connections: the user agent tells processes on one host apart.
             Some(ua) => format!("{} ({})", ex.client.ip(), shorten(&self.redactor.text(ua), 60)),
+            None if producer.is_some() => {
+                format!("har:{}", shorten(&self.redactor.text(producer.unwrap_or("")), 40))
+            }
             None => {
                 let mut h = String::with_capacity(16);
                 write_ip(&mut h, ex.client.ip());

@@ -125,6 +125,9 @@ pub struct Correlator {
     /// Auth calls with no app identity (a log shows no body: a refresh call's app is
     /// invisible), by host: they count for every app caller on that host.
     host_auths: HashMap<Box<str>, Auths>,
+    /// Auth calls *with* an app identity, by host: a caller known only by its host (no app
+    /// identity visible: a sanitized HAR, a log) may be any of that host's apps.
+    app_auths_by_host: HashMap<Box<str>, Auths>,
     /// Callers and hosts whose auth calls were dropped early because [`MAX_AUTH_KEYS`]
     /// was reached.
     auth_keys_dropped: u64,
@@ -148,6 +151,7 @@ impl Correlator {
             routes: HashMap::default(),
             forgotten: 0,
             host_auths: HashMap::default(),
+            app_auths_by_host: HashMap::default(),
             auth_keys_dropped: 0,
             last_call: HashMap::default(),
             next_id: 1,
@@ -194,7 +198,7 @@ impl Correlator {
         let window = self.settings.window.as_nanos().min(i64::MAX as u128) as i64;
         let horizon = call.time.0.saturating_sub(window);
         if self.pushed % 4096 == 0 {
-            for map in [&mut self.callers, &mut self.host_auths] {
+            for map in [&mut self.callers, &mut self.host_auths, &mut self.app_auths_by_host] {
                 map.retain(|_, a| {
                     a.retain(|x| x.time.0 >= horizon);
                     !a.is_empty()
@@ -215,14 +219,16 @@ impl Correlator {
         let id = self.next_id;
         self.next_id += 1;
         // Auth calls of the host without an app identity, for an app caller's refresh.
+        // For a caller known by its host only: the auth calls of the host's apps.
         let host_auths: Vec<AuthCall> = match (&call.app, call.kind) {
-            (Some(_), CallKind::Mutation) if !self.host_auths.is_empty() => self
-                .host_auths
-                .get(call.host.as_str())
-                .map(|a| a.iter().filter(|x| x.time.0 >= horizon).cloned().collect())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+            (Some(_), CallKind::Mutation) => &self.host_auths,
+            (None, CallKind::Mutation) => &self.app_auths_by_host,
+            _ => &self.host_auths,
+        }
+        .get(call.host.as_str())
+        .filter(|_| call.kind == CallKind::Mutation)
+        .map(|a| a.iter().filter(|x| x.time.0 >= horizon).cloned().collect())
+        .unwrap_or_default();
         if call.kind == CallKind::Auth {
             let auth = AuthCall {
                 id,
@@ -233,9 +239,8 @@ impl Correlator {
                 resp_time: call.resp_time.unwrap_or(call.time),
                 issued: call.issued_token.as_deref().map(credential_hash),
             };
-            if call.app.is_none() {
-                self.auth_keys_dropped += remember_auth(&mut self.host_auths, &call.host, auth, horizon);
-            }
+            let by_host = if call.app.is_none() { &mut self.host_auths } else { &mut self.app_auths_by_host };
+            self.auth_keys_dropped += remember_auth(by_host, &call.host, auth, horizon);
             self.auth_keys_dropped += remember_auth(&mut self.callers, &call.caller, auth, horizon);
         }
         // Forget what left the window, and the oldest beyond the memory cap.
