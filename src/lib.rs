@@ -21,6 +21,8 @@ pub mod input;
 pub mod capture;
 // HTTP/1.x over reassembled streams: heads, bodies, pairing, request order.
 pub mod http;
+// HTTP/2 and gRPC over reassembled streams: frames, HPACK, streams as exchanges.
+pub mod h2;
 // Access logs: nginx, Apache, Tomcat, Envoy, Traefik, JSON lines, as exchanges.
 pub mod accesslog;
 // The record every input becomes: [`exchange::Exchange`] and its parts.
