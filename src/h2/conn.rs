@@ -85,6 +85,10 @@ pub struct H2Conn {
     requests: u32,
     warned_mid: bool,
     warned_limit: bool,
+    /// The roles were settled from a decoded block (no preface seen).
+    roles_checked: bool,
+    /// The side of the header block being dispatched was taken for the client.
+    sending_client: bool,
 }
 
 fn side_name(client: bool) -> &'static str {
@@ -110,6 +114,8 @@ impl H2Conn {
             requests: 0,
             warned_mid: false,
             warned_limit: false,
+            roles_checked: false,
+            sending_client: true,
         }
     }
 
@@ -127,21 +133,20 @@ impl H2Conn {
                 std::mem::swap(&mut self.client, &mut self.server);
             }
         }
-        let client = self.is_client(dir);
-        let s = usize::from(!client);
+        let s = usize::from(!self.is_client(dir));
         self.sides[s].seen = true;
         let mut reader = std::mem::replace(&mut self.readers[s], FrameReader::new(false, 0));
-        reader.feed(chunk.data, chunk.at, &mut |ev| self.event(ctx, client, ev, chunk.at));
-        self.readers[s] = reader;
+        reader.feed(chunk.data, chunk.at, &mut |ev| self.event(ctx, dir, ev, chunk.at));
+        // The roles may have flipped meanwhile (see `check_roles`).
+        self.readers[usize::from(!self.is_client(dir))] = reader;
     }
 
     /// `len` bytes of one direction were never captured.
     pub fn gap(&mut self, ctx: &mut Ctx<'_>, dir: Dir, len: u64, at: At) {
-        let client = self.is_client(dir);
-        let s = usize::from(!client);
+        let s = usize::from(!self.is_client(dir));
         let mut reader = std::mem::replace(&mut self.readers[s], FrameReader::new(false, 0));
-        reader.gap(len, &mut |ev| self.event(ctx, client, ev, at));
-        self.readers[s] = reader;
+        reader.gap(len, &mut |ev| self.event(ctx, dir, ev, at));
+        self.readers[usize::from(!self.is_client(dir))] = reader;
     }
 
     /// One direction ended (FIN).
@@ -200,7 +205,8 @@ impl H2Conn {
         }
     }
 
-    fn event(&mut self, ctx: &mut Ctx<'_>, client: bool, ev: Event<'_>, at: At) {
+    fn event(&mut self, ctx: &mut Ctx<'_>, dir: Dir, ev: Event<'_>, at: At) {
+        let client = self.is_client(dir);
         let s = usize::from(!client);
         match ev {
             Event::Preface => self.preface = true,
@@ -226,7 +232,7 @@ impl H2Conn {
             }
             Event::Frame { h, payload, start } => {
                 ctx.stats.frames += 1;
-                self.frame(ctx, client, h, payload, start, at);
+                self.frame(ctx, dir, h, payload, start, at);
             }
             Event::DataStart { .. } => ctx.stats.frames += 1,
             Event::Data { stream, bytes } => {
@@ -291,7 +297,8 @@ impl H2Conn {
         }
     }
 
-    fn frame(&mut self, ctx: &mut Ctx<'_>, client: bool, h: FrameHeader, payload: &[u8], start: At, at: At) {
+    fn frame(&mut self, ctx: &mut Ctx<'_>, dir: Dir, h: FrameHeader, payload: &[u8], start: At, at: At) {
+        let client = self.is_client(dir);
         let s = usize::from(!client);
         match h.kind {
             frame::HEADERS | frame::PUSH_PROMISE => {
@@ -306,7 +313,7 @@ impl H2Conn {
                 let buf = fragment.to_vec();
                 self.sides[s].pending = Some(Pending { stream, buf, end_stream, start, promise });
                 if h.has(frame::END_HEADERS) {
-                    self.block_done(ctx, client, at);
+                    self.block_done(ctx, dir, at);
                 }
             }
             frame::CONTINUATION => {
@@ -315,7 +322,7 @@ impl H2Conn {
                     Some(p) if p.stream == h.stream && p.buf.len() + payload.len() <= limit => {
                         p.buf.extend_from_slice(payload);
                         if h.has(frame::END_HEADERS) {
-                            self.block_done(ctx, client, at);
+                            self.block_done(ctx, dir, at);
                         }
                     }
                     Some(_) => self.protocol_error(
@@ -375,8 +382,9 @@ impl H2Conn {
     }
 
     /// A header block is complete: decode it and give it to its stream.
-    fn block_done(&mut self, ctx: &mut Ctx<'_>, client: bool, at: At) {
-        let s = usize::from(!client);
+    fn block_done(&mut self, ctx: &mut Ctx<'_>, dir: Dir, at: At) {
+        let s = usize::from(!self.is_client(dir));
+        self.sending_client = s == 0;
         let Some(p) = self.sides[s].pending.take() else { return };
         let preface = self.preface;
         let side = &mut self.sides[s];
@@ -395,12 +403,14 @@ impl H2Conn {
                     WarningKind::HttpParseError,
                     self.id,
                     Some(p.start),
-                    format!("an HTTP/2 {} header block on stream {} does not decode ({e}); its fields are marked undecoded", side_name(client), p.stream),
+                    format!("an HTTP/2 {} header block on stream {} does not decode ({e}); its fields are marked undecoded", side_name(s == 0), p.stream),
                 );
                 Block { fields: Vec::new(), undecoded: 1 }
             }
         };
         ctx.stats.undecoded_fields += u64::from(block.undecoded);
+        self.check_roles(&block);
+        let client = self.is_client(dir);
         if p.promise {
             ctx.stats.pushes += 1;
             return;
@@ -412,6 +422,30 @@ impl H2Conn {
         }
         if p.end_stream {
             self.end_stream(ctx, client, p.stream);
+        }
+    }
+
+    /// Without a preface the roles are reassembly's guess (often the port numbers): the
+    /// first decoded block settles them, `:method` is sent by the client, `:status` by
+    /// the server. A wrong guess swaps everything kept per side.
+    fn check_roles(&mut self, block: &Block) {
+        if self.preface || self.roles_checked {
+            return;
+        }
+        let has = |name: &[u8]| block.fields.iter().any(|(n, _)| n == name);
+        let sender_is_client = match (has(b":method"), has(b":status")) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => return,
+        };
+        self.roles_checked = true;
+        // The sender is the side whose state was just used: `sides[0]` when it was taken
+        // for the client.
+        if self.streams.is_empty() && sender_is_client != self.sending_client {
+            self.swapped = !self.swapped;
+            std::mem::swap(&mut self.client, &mut self.server);
+            self.sides.swap(0, 1);
+            self.readers.swap(0, 1);
         }
     }
 

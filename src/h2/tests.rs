@@ -429,3 +429,23 @@ fn hostile_frames_never_panic() {
     let (_, diag, _) = r.finish();
     assert!(diag.total() >= 3);
 }
+
+#[test]
+fn without_a_preface_the_first_block_settles_the_roles() {
+    let mut r = Run::new();
+    // Reassembly guessed wrong: the "server" side sends the requests.
+    r.send(
+        Dir::ToClient,
+        &frame(frame::HEADERS, frame::END_HEADERS | frame::END_STREAM, 9, &request_block("/r", &[])),
+    );
+    r.send(Dir::ToServer, &frame(frame::HEADERS, frame::END_HEADERS | frame::END_STREAM, 9, &[0x88]));
+    r.send(
+        Dir::ToClient,
+        &frame(frame::HEADERS, frame::END_HEADERS | frame::END_STREAM, 11, &request_block("/s", &[])),
+    );
+    r.send(Dir::ToServer, &frame(frame::HEADERS, frame::END_HEADERS | frame::END_STREAM, 11, &[0x8d]));
+    let (ex, _, _) = r.finish();
+    let got: Vec<(&str, Option<u16>, u16)> =
+        ex.iter().map(|e| (e.request.as_ref().unwrap().head.uri(), e.status(), e.server.port())).collect();
+    assert_eq!(got, vec![("/r", Some(200), 40000), ("/s", Some(404), 40000)]);
+}

@@ -10,6 +10,7 @@ mod common;
 // Captures and reassembly.
 mod captures; // synthetic captures end to end (PacketBuilder)
 mod corpus; // every public corpus capture against tshark's reading
+mod h2_live; // HTTP/2 h2c between nginx, nghttp and curl against tshark's reading
 mod http_streams; // HTTP-layer fixtures (tests/streams/*.t), no pcap
 mod regressions; // bugs found by the fault matrix and the fuzzers
 
