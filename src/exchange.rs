@@ -450,6 +450,9 @@ impl Flags {
     pub const LIMIT: u16 = 1 << 9;
     /// The response could not be parsed (garbage where a status line was expected).
     pub const RESPONSE_UNPARSED: u16 = 1 << 10;
+    /// Some HTTP/2 header fields could not be decoded (their HPACK dynamic-table entries
+    /// were sent before the capture began, or lost in a gap): the heads lack them.
+    pub const HEADERS_UNDECODED: u16 = 1 << 11;
 
     /// Sets `bit`.
     pub fn set(&mut self, bit: u16) {
@@ -465,7 +468,7 @@ impl Flags {
     }
     /// Short names of the set bits, `;`-joined (for reports).
     pub fn describe(self) -> String {
-        const NAMES: [(u16, &str); 11] = [
+        const NAMES: [(u16, &str); 12] = [
             (Flags::REQUEST_GAP, "request-gap"),
             (Flags::RESPONSE_GAP, "response-gap"),
             (Flags::REQUEST_TRUNCATED, "request-truncated"),
@@ -477,6 +480,7 @@ impl Flags {
             (Flags::UPGRADED, "upgraded"),
             (Flags::LIMIT, "limit"),
             (Flags::RESPONSE_UNPARSED, "response-unparsed"),
+            (Flags::HEADERS_UNDECODED, "headers-undecoded"),
         ];
         let names: Vec<&str> = NAMES.iter().filter(|(b, _)| self.has(*b)).map(|(_, n)| *n).collect();
         names.join(";")
@@ -513,6 +517,28 @@ pub struct Wire {
     /// The connection was TLS, decrypted with a key log: its version (0x0303 = TLS 1.2,
     /// 0x0304 = TLS 1.3). `None` for plaintext (docs/tls.md).
     pub tls: Option<u16>,
+    /// HTTP/2 stream identifier of this exchange; 0 when it was not HTTP/2.
+    pub h2_stream: u32,
+    /// The server said (HTTP/2) that it did not process this request: a re-send of it
+    /// cannot have executed it twice.
+    pub refused: Option<Refused>,
+}
+
+/// How an HTTP/2 server said a request was not processed (RFC 9113 §8.7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Refused {
+    /// `RST_STREAM` with `REFUSED_STREAM` on the request's stream.
+    RstStream {
+        /// Time of the packet carrying the frame.
+        at: Timestamp,
+    },
+    /// `GOAWAY` whose last-stream-id is below the request's stream.
+    GoAway {
+        /// Time of the packet carrying the frame.
+        at: Timestamp,
+        /// The highest stream the server may have processed.
+        last_stream_id: u32,
+    },
 }
 
 /// What an access-log line (or a HAR entry) showed beyond the two heads: the facts the

@@ -23,6 +23,8 @@ pub mod capture;
 pub mod tls;
 // HTTP/1.x over reassembled streams: heads, bodies, pairing, request order.
 pub mod http;
+// HTTP/2 and gRPC over reassembled streams: frames, HPACK, streams as exchanges.
+pub mod h2;
 // Access logs: nginx, Apache, Tomcat, Envoy, Traefik, JSON lines, as exchanges.
 pub mod accesslog;
 // HAR (HTTP Archive) files: entries streamed one at a time, as exchanges.

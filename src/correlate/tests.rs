@@ -614,7 +614,7 @@ proptest::proptest! {
             client_closed: client_close.and_then(|(t, r)| close(t, r)),
             server_closed: server_close.and_then(|(t, r)| close(t, r)),
             capture_ended: false,
-            tls: None,
+            ..Wire::default()
         };
         let rows = run(vec![p, mutation(1, m_at).conn(2)]);
         let e = &rows[1].evidence;

@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use crate::diag::{Diagnostics, WarningKind};
 use crate::exchange::{
-    Body, Close, Exchange, Flags, Head, InputId, Logged, Message, Origin, Timestamp, Wire,
+    Body, Close, Exchange, Flags, Head, InputId, Logged, Message, Origin, Refused, Timestamp, Wire,
 };
 use crate::http::decode::{DEFAULT_DECODED_CAP, decode_body};
 use crate::redact::Redactor;
@@ -57,6 +57,30 @@ struct RecWire {
     /// TLS version of a decrypted connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tls: Option<u16>,
+    /// HTTP/2 stream id (0: not HTTP/2).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    h2_stream: u32,
+    /// HTTP/2 refusal: (time, the GOAWAY's last stream id; `None` for RST_STREAM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refused: Option<(i64, Option<u32>)>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn refused_out(r: Option<Refused>) -> Option<(i64, Option<u32>)> {
+    r.map(|r| match r {
+        Refused::RstStream { at } => (at.0, None),
+        Refused::GoAway { at, last_stream_id } => (at.0, Some(last_stream_id)),
+    })
+}
+
+fn refused_in(r: Option<(i64, Option<u32>)>) -> Option<Refused> {
+    r.map(|(at, last)| match last {
+        None => Refused::RstStream { at: Timestamp(at) },
+        Some(last_stream_id) => Refused::GoAway { at: Timestamp(at), last_stream_id },
+    })
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -174,6 +198,8 @@ pub fn write_record<W: Write>(out: &mut W, ex: &Exchange, r: &Redactor) -> std::
             server_closed: close(ex.wire.server_closed),
             capture_ended: ex.wire.capture_ended,
             tls: ex.wire.tls,
+            h2_stream: ex.wire.h2_stream,
+            refused: refused_out(ex.wire.refused),
         },
         logged: ex.logged.as_deref().map(|l| RecLogged {
             body: l.body,
@@ -229,6 +255,8 @@ fn exchange(rec: Rec, input: InputId) -> Exchange {
             server_closed: close(rec.wire.server_closed),
             capture_ended: rec.wire.capture_ended,
             tls: rec.wire.tls,
+            h2_stream: rec.wire.h2_stream,
+            refused: refused_in(rec.wire.refused),
         },
         logged: rec.logged.map(|l| {
             Box::new(Logged {

@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Built-in profiles: (name, TOML source).
-pub const BUILTIN: [(&str, &str); 3] = [
+pub const BUILTIN: [(&str, &str); 4] = [
     ("powerjob", include_str!("powerjob.toml")),
     ("oauth2-bearer", include_str!("oauth2-bearer.toml")),
     ("generic", include_str!("generic.toml")),
+    ("grpc", include_str!("grpc.toml")),
 ];
 
 /// A profile as written in TOML.
@@ -200,6 +201,10 @@ pub struct Client {
     /// Known cause of the marker arriving in another letter case, for the evidence.
     #[serde(default)]
     pub marker_case_hint: Option<String>,
+    /// gRPC statuses (`grpc-status`) the client's retry policy re-sends on (gRPC
+    /// `retryableStatusCodes`; 14 UNAVAILABLE): an answer with one is a retryable error.
+    #[serde(default)]
+    pub retryable_grpc_statuses: Vec<u32>,
 }
 
 impl Default for Client {
@@ -213,6 +218,7 @@ impl Default for Client {
             retry_latency: default_latency(),
             missing_marker_hint: None,
             marker_case_hint: None,
+            retryable_grpc_statuses: Vec::new(),
         }
     }
 }

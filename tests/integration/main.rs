@@ -23,6 +23,8 @@ mod wire_facts;
 mod tls;
 // Captures inside VXLAN/GRE; undecoded encapsulations warned once per class.
 mod tunnels;
+// HTTP/2 h2c between nginx, nghttp and curl against tshark's reading.
+mod h2_live;
 
 // --- Robustness ---
 // One clear sentence per unreadable input.

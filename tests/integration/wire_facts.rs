@@ -93,7 +93,14 @@ fn client_gives_up_then_the_late_response_head_and_a_client_rst() {
     assert!(!e.flags.has(Flags::NO_RESPONSE));
     assert_eq!(
         e.wire,
-        Wire { nth: 1, client_closed: fin(2001.0), server_closed: None, capture_ended: false, tls: None }
+        Wire {
+            nth: 1,
+            client_closed: fin(2001.0),
+            server_closed: None,
+            capture_ended: false,
+            tls: None,
+            ..Wire::default()
+        }
     );
 }
 
@@ -112,7 +119,14 @@ fn client_gives_up_and_the_late_response_arrives_in_full() {
     assert_eq!(e.response.as_ref().unwrap().body.data, RESP_BODY);
     assert_eq!(
         e.wire,
-        Wire { nth: 1, client_closed: fin(2001.0), server_closed: None, capture_ended: false, tls: None }
+        Wire {
+            nth: 1,
+            client_closed: fin(2001.0),
+            server_closed: None,
+            capture_ended: false,
+            tls: None,
+            ..Wire::default()
+        }
     );
 }
 
@@ -126,7 +140,14 @@ fn client_rst_while_the_response_body_is_arriving() {
     let e = &run(&p)[0];
     assert_eq!(
         e.wire,
-        Wire { nth: 1, client_closed: rst(6.0), server_closed: None, capture_ended: false, tls: None }
+        Wire {
+            nth: 1,
+            client_closed: rst(6.0),
+            server_closed: None,
+            capture_ended: false,
+            tls: None,
+            ..Wire::default()
+        }
     );
     assert!(e.flags.has(Flags::RESPONSE_TRUNCATED));
     assert_eq!(e.flags.0 & GAP_BITS, 0, "{}", e.flags.describe());
@@ -156,7 +177,8 @@ fn server_fin_without_answer_on_a_reused_keep_alive_connection() {
             client_closed: fin(500.6),
             server_closed: fin(500.4),
             capture_ended: false,
-            tls: None
+            tls: None,
+            ..Wire::default()
         }
     );
 }
@@ -177,7 +199,14 @@ fn a_request_written_after_the_server_closed_is_dropped_by_that_close() {
     let e = &exs[1];
     assert_eq!(
         e.wire,
-        Wire { nth: 2, client_closed: None, server_closed: fin(60_000.0), capture_ended: false, tls: None }
+        Wire {
+            nth: 2,
+            client_closed: None,
+            server_closed: fin(60_000.0),
+            capture_ended: false,
+            tls: None,
+            ..Wire::default()
+        }
     );
     assert_eq!(e.flags, Flags(Flags::NO_RESPONSE | Flags::RESET), "{}", e.flags.describe());
 }
@@ -208,7 +237,14 @@ fn server_rst_without_answer() {
     assert_eq!(e.flags, Flags(Flags::NO_RESPONSE | Flags::RESET), "{}", e.flags.describe());
     assert_eq!(
         e.wire,
-        Wire { nth: 1, client_closed: None, server_closed: rst(2.5), capture_ended: false, tls: None }
+        Wire {
+            nth: 1,
+            client_closed: None,
+            server_closed: rst(2.5),
+            capture_ended: false,
+            tls: None,
+            ..Wire::default()
+        }
     );
 }
 
@@ -221,7 +257,14 @@ fn capture_cut_before_the_answer() {
     assert_eq!(e.flags, Flags(Flags::NO_RESPONSE), "no gap for a missing response: {}", e.flags.describe());
     assert_eq!(
         e.wire,
-        Wire { nth: 1, client_closed: None, server_closed: None, capture_ended: true, tls: None }
+        Wire {
+            nth: 1,
+            client_closed: None,
+            server_closed: None,
+            capture_ended: true,
+            tls: None,
+            ..Wire::default()
+        }
     );
 }
 
@@ -287,7 +330,14 @@ fn an_unparsable_response_is_not_called_a_gap() {
 
 #[test]
 fn wire_facts_serialize() {
-    let w = Wire { nth: 2, client_closed: fin(1.0), server_closed: None, capture_ended: false, tls: None };
+    let w = Wire {
+        nth: 2,
+        client_closed: fin(1.0),
+        server_closed: None,
+        capture_ended: false,
+        tls: None,
+        ..Wire::default()
+    };
     let j = serde_json::to_value(w).unwrap();
     assert_eq!(j["nth"], 2);
     assert_eq!(j["client_closed"]["rst"], false);
