@@ -118,6 +118,23 @@ pub(super) fn attempt_marker(f: &Facts) -> String {
     marker_sentence(f, &format!("as attempt {n} ({header})"), "a proxy or library retried")
 }
 
+pub(super) fn refused_stream(f: &Facts) -> String {
+    let pid = f.p.id;
+    format!(
+        "Repeats #{pid}{}, which the server refused unprocessed ({}): the client re-sent it; the first attempt had no effect.",
+        elsewhere(f),
+        match f.p.wire().refused {
+            Some(crate::exchange::Refused::GoAway { last_stream_id, .. }) => {
+                format!(
+                    "HTTP/2 GOAWAY with last stream {last_stream_id}, below its stream {}",
+                    f.p.wire().h2_stream
+                )
+            }
+            _ => "HTTP/2 RST_STREAM REFUSED_STREAM".to_string(),
+        }
+    )
+}
+
 pub(super) fn response_unreadable(f: &Facts) -> String {
     let pid = f.p.id;
     if f.p.resp_gap() {

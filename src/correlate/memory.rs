@@ -114,7 +114,10 @@ impl Prior {
         // successful call's `code: 0, message: "success"` is not kept.
         let failed = matches!(c.outcome, Outcome::Rejected | Outcome::AppError);
         let (code, message) = if failed { (c.code.clone(), c.message.clone()) } else { (None, None) };
-        let closed = c.wire.client_closed.is_some() || c.wire.server_closed.is_some() || c.wire.capture_ended;
+        let closed = c.wire.client_closed.is_some()
+            || c.wire.server_closed.is_some()
+            || c.wire.capture_ended
+            || c.wire.refused.is_some();
         let rare = (code.is_some()
             || message.is_some()
             || c.idempotency_key.is_some()
@@ -157,6 +160,7 @@ impl Prior {
                 c.client_aborted,
                 c.flags.has(Flags::RESPONSE_GAP),
                 c.retry_after,
+                c.app.is_some(),
             ]
             .iter()
             .enumerate()
@@ -208,6 +212,14 @@ impl Prior {
     /// Its response carried `Retry-After`.
     pub fn retry_after(&self) -> bool {
         self.bit(8)
+    }
+    /// Its caller had a visible app identity.
+    pub fn app_known(&self) -> bool {
+        self.bit(9)
+    }
+    /// The server refused it unprocessed (HTTP/2).
+    pub fn refused(&self) -> bool {
+        self.wire().refused.is_some()
     }
     /// Position of the request on its connection (captures; 0 when not known).
     pub fn nth(&self) -> u32 {

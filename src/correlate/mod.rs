@@ -131,6 +131,11 @@ pub struct Correlator {
     /// Callers and hosts whose auth calls were dropped early because [`MAX_AUTH_KEYS`]
     /// was reached.
     auth_keys_dropped: u64,
+    /// The latest remembered mutation per (client host, call key), as a position in
+    /// `slots`: a call whose app identity was lost (its token's auth call not captured) is
+    /// still the same caller as that host's app. Positions are never reused, so an entry
+    /// below `front` is simply gone; the table starts afresh past twice the ring's cap.
+    host_index: HashMap<u64, u64>,
     /// Sequence number of each recent caller's last call (by a hash of the caller).
     last_call: HashMap<u64, u64>,
     next_id: u64,
@@ -154,6 +159,7 @@ impl Correlator {
             app_auths_by_host: HashMap::default(),
             auth_keys_dropped: 0,
             last_call: HashMap::default(),
+            host_index: HashMap::default(),
             next_id: 1,
             pushed: 0,
         }
@@ -274,11 +280,19 @@ impl Correlator {
             CallKind::Mutation => {
                 let route = self.route(&call);
                 let prior_key = slot_key(&call.caller, call.key);
+                let host_key = slot_key(&call.host, call.key).rotate_left(7);
+                let at = |pos: &u64| self.slots.get(usize::try_from(pos.checked_sub(self.front)?).ok()?);
                 let prior = self
                     .index
                     .get(&prior_key)
-                    .and_then(|pos| self.slots.get(usize::try_from(pos.checked_sub(self.front)?).ok()?))
+                    .and_then(at)
                     .map(|s| &s.prior)
+                    .or_else(|| {
+                        // No P by this caller: the same host's P, when one side's app
+                        // identity is unknown (a token whose auth call was lost).
+                        let p = &self.host_index.get(&host_key).and_then(at)?.prior;
+                        (!p.app_known() || call.app.is_none()).then_some(p)
+                    })
                     .filter(|p| p.time.0 >= horizon);
                 let incomplete = key_incomplete(&call);
                 // An earlier call with the same method and path whose request lost bytes may
@@ -375,6 +389,10 @@ impl Correlator {
                     self.index_sized = true;
                 }
                 self.index.insert(prior_key, self.front + self.slots.len() as u64);
+                if self.host_index.len() >= 2 * MAX_REMEMBERED {
+                    self.host_index.clear();
+                }
+                self.host_index.insert(host_key, self.front + self.slots.len() as u64);
                 if self.slots.len() == self.slots.capacity() && self.slots.len() > MAX_REMEMBERED / 2 {
                     // The last growth: to the cap, not to twice the size.
                     self.slots.reserve_exact(MAX_REMEMBERED + 1 - self.slots.len());

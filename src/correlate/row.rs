@@ -131,6 +131,9 @@ pub enum Cause {
     /// The client gave up waiting (its FIN or RST on P's connection, or P still unanswered
     /// in a log) and re-sent, possibly to another server address.
     Timeout,
+    /// The server said (HTTP/2 `REFUSED_STREAM`, or `GOAWAY` below P's stream) that it did
+    /// not process P: the client re-sent it, harmlessly.
+    Refused,
     /// The server closed or reset P's connection without answering; the client's HTTP
     /// library (OkHttp, urllib3, a Node agent) or a proxy re-sent it on a new connection.
     TransportResend,

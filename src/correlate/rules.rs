@@ -241,6 +241,16 @@ pub(super) const RULES: &[Rule] = &[
         cause: |_| Cause::RetryMarker,
         evidence: words::attempt_marker,
     },
+    // HTTP/2: the server said it did not process P (REFUSED_STREAM, GOAWAY below P's stream).
+    Rule {
+        name: "refused-stream",
+        when: |f| f.p.refused(),
+        label: Label::ErrorRetry,
+        double: no,
+        confidence: confirmed,
+        cause: |_| Cause::Refused,
+        evidence: words::refused_stream,
+    },
     // P's response could not be read: a real hole in the capture, or a limit.
     Rule {
         name: "response-unreadable",

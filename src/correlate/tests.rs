@@ -648,3 +648,32 @@ fn who_closed_first_tells_the_story() {
     let rows = run(vec![mutation(1, 0).no_response().wire(w), mutation(1, 2_002).conn(2)]);
     assert_eq!(rule_of(&rows, 1), "client-gave-up");
 }
+
+#[test]
+fn a_refused_http2_stream_re_sent_is_harmless() {
+    use crate::exchange::Refused;
+    let w = Wire { nth: 3, h2_stream: 5, refused: Some(Refused::RstStream { at: at(2) }), ..Wire::default() };
+    let rows = run(vec![mutation(1, 0).no_response().wire(w), mutation(1, 4)]);
+    assert_eq!(labels(&rows)[1], (ErrorRetry, Some(1), Some(No)));
+    assert_eq!(rule_of(&rows, 1), "refused-stream");
+    assert_eq!(rows[1].cause, Some(Cause::Refused));
+    assert!(rows[1].evidence.contains("REFUSED_STREAM"), "{}", rows[1].evidence);
+}
+
+#[test]
+fn a_lost_app_identity_still_finds_the_same_hosts_call() {
+    // P's token was bound to its app; M's token was issued by an auth call the capture lost:
+    // M's caller is its host only. Same host, same call key: P is found all the same.
+    let p = mutation(1, 0).rejected();
+    let mut m = mutation(1, 40).token("tok:b");
+    m.0.caller = "10.0.0.5".into();
+    m.0.app = None;
+    let rows = run(vec![p, m]);
+    assert_eq!(rows[1].repeat_of, Some(1), "{}", rows[1].evidence);
+    // Two callers that both show their apps stay two callers.
+    let mut other = mutation(1, 40);
+    other.0.caller = "app:2@10.0.0.5".into();
+    other.0.app = Some("2".into());
+    let rows = run(vec![mutation(1, 0), other]);
+    assert_eq!(rows[1].label, Original);
+}

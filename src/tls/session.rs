@@ -480,7 +480,8 @@ impl Session {
     }
 
     fn check_alpn(&mut self, proto: String) {
-        if proto != "http/1.1" && proto != "http/1.0" && self.status == Status::Decrypting {
+        // HTTP/2 goes on to the HTTP layer, which tells it by its connection preface.
+        if !matches!(proto.as_str(), "http/1.1" | "http/1.0" | "h2") && self.status == Status::Decrypting {
             self.status = Status::OtherProtocol(proto);
             self.halves = Default::default();
         }

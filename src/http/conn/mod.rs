@@ -88,6 +88,9 @@ pub struct HttpHandler {
     /// Requests queued (waiting for a response or their own end), over all connections.
     pending: usize,
     budget_warned: bool,
+    /// Limits and counters of the connections that turned out to be HTTP/2 (docs/http2.md).
+    h2_cfg: crate::h2::H2Config,
+    h2_stats: crate::h2::H2Stats,
 }
 
 /// Body bytes kept, over all unfinished exchanges, before further body bytes are only
@@ -113,6 +116,23 @@ impl HttpHandler {
             kept: 0,
             pending: 0,
             budget_warned: false,
+            h2_cfg: crate::h2::H2Config::default(),
+            h2_stats: crate::h2::H2Stats::default(),
+        }
+    }
+
+    /// Counters of the HTTP/2 connections so far.
+    pub fn h2_stats(&self) -> crate::h2::H2Stats {
+        self.h2_stats
+    }
+
+    fn h2_ctx<'a>(&'a mut self, diag: &'a mut Diagnostics) -> crate::h2::Ctx<'a> {
+        crate::h2::Ctx {
+            cfg: &self.h2_cfg,
+            input: self.input,
+            orderer: &mut self.orderer,
+            stats: &mut self.h2_stats,
+            diag,
         }
     }
 
@@ -123,8 +143,18 @@ impl HttpHandler {
 }
 
 /// A connection's HTTP state, created with its first byte: connections that never carry
-/// data (half-open handshakes, SYN floods) cost a pointer, not a parser.
-pub type LazyConn = Option<Box<HttpConn>>;
+/// data (half-open handshakes, SYN floods) cost a pointer, not a parser. A connection whose
+/// first bytes are the HTTP/2 client preface (h2c with prior knowledge, or h2 decrypted from
+/// TLS) is HTTP/2.
+pub type LazyConn = Option<Conn>;
+
+/// The parser a connection turned out to need.
+pub enum Conn {
+    /// HTTP/1.x.
+    Http1(Box<HttpConn>),
+    /// HTTP/2 (src/h2).
+    H2(Box<crate::h2::H2Conn>),
+}
 
 impl StreamHandler for HttpHandler {
     type Conn = LazyConn;
@@ -132,7 +162,7 @@ impl StreamHandler for HttpHandler {
     fn sniff_client(&self, payload: &[u8]) -> Option<bool> {
         if sniff::looks_like_response(payload) {
             Some(false)
-        } else if sniff::looks_like_request(payload) {
+        } else if crate::h2::is_preface(payload) || sniff::looks_like_request(payload) {
             Some(true)
         } else {
             None
@@ -151,8 +181,20 @@ impl StreamHandler for HttpHandler {
         chunk: Chunk<'_>,
         diag: &mut Diagnostics,
     ) {
-        let conn = conn.get_or_insert_with(|| Box::new(HttpConn::new(info)));
-        conn.on_data(&mut Cx { h: self, info, diag, at: chunk.at }, dir, chunk);
+        let conn = conn.get_or_insert_with(|| {
+            // An HTTP/2 server may speak first (its SETTINGS, right after a TLS 1.3
+            // handshake): frames from the server side before any request mean HTTP/2 too.
+            let server_frames = dir == Dir::ToClient && crate::h2::looks_like_frames(chunk.data);
+            if crate::h2::is_preface(chunk.data) || server_frames {
+                Conn::H2(Box::new(crate::h2::H2Conn::new(info, &self.h2_cfg)))
+            } else {
+                Conn::Http1(Box::new(HttpConn::new(info)))
+            }
+        });
+        match conn {
+            Conn::Http1(c) => c.on_data(&mut Cx { h: self, info, diag, at: chunk.at }, dir, chunk),
+            Conn::H2(c) => c.data(&mut self.h2_ctx(diag), dir, chunk),
+        }
     }
 
     fn gap(
@@ -165,20 +207,27 @@ impl StreamHandler for HttpHandler {
         diag: &mut Diagnostics,
     ) {
         let len = hole.end - hole.start;
-        let conn = conn.get_or_insert_with(|| Box::new(HttpConn::new(info)));
-        conn.on_gap(&mut Cx { h: self, info, diag, at }, dir, len);
+        match conn.get_or_insert_with(|| Conn::Http1(Box::new(HttpConn::new(info)))) {
+            Conn::Http1(c) => c.on_gap(&mut Cx { h: self, info, diag, at }, dir, len),
+            Conn::H2(c) => c.gap(&mut self.h2_ctx(diag), dir, len, at),
+        }
     }
 
     fn end(&mut self, conn: &mut LazyConn, info: &ConnInfo, dir: Dir, at: At, diag: &mut Diagnostics) {
-        if let Some(conn) = conn {
-            let role = conn.role_of(dir);
-            conn.end_side(&mut Cx { h: self, info, diag, at }, role);
+        match conn {
+            Some(Conn::Http1(c)) => {
+                let role = c.role_of(dir);
+                c.end_side(&mut Cx { h: self, info, diag, at }, role);
+            }
+            Some(Conn::H2(c)) => c.end(&mut self.h2_ctx(diag), dir, at),
+            None => {}
         }
     }
 
     fn reset(&mut self, conn: &mut LazyConn, _: &ConnInfo, dir: Dir, at: At, _: &mut Diagnostics) {
-        if let Some(conn) = conn {
-            conn.reset = Some((conn.role_of(dir), Close { at: at.ts, rst: true }));
+        // HTTP/2 streams carry their own resets (RST_STREAM); a TCP RST ends them at close.
+        if let Some(Conn::Http1(c)) = conn {
+            c.reset = Some((c.role_of(dir), Close { at: at.ts, rst: true }));
         }
     }
 
@@ -190,8 +239,10 @@ impl StreamHandler for HttpHandler {
         at: At,
         diag: &mut Diagnostics,
     ) {
-        if let Some(mut conn) = conn {
-            conn.close(&mut Cx { h: self, info, diag, at }, reason);
+        match conn {
+            Some(Conn::Http1(mut c)) => c.close(&mut Cx { h: self, info, diag, at }, reason),
+            Some(Conn::H2(mut c)) => c.close(&mut self.h2_ctx(diag), reason, at),
+            None => {}
         }
     }
 }

@@ -198,6 +198,11 @@ pub(super) fn story_text(key: StoryKey, s: &Story, wording: Wording, marker_name
              The server closed or reset a connection after the request was written, without answering it; the client's HTTP library (OkHttp `retryOnConnectionFailure`, urllib3, a Node agent) or a proxy (`proxy_next_upstream`) re-sent the call on a new connection within milliseconds, without the application knowing. The server may have applied the first attempt before it dropped the connection. \
              **To decide and fix:** the server's log shows whether it ran the first attempt; find why it drops keep-alive connections (an idle timeout shorter than the client's, a restart, a proxy), or make the call idempotent."
         ),
+        (Cause::Refused, _) => format!(
+            "**Re-sent after the server refused the stream (HTTP/2): harmless.** {facts} \
+             The server answered the first attempt with `RST_STREAM(REFUSED_STREAM)` or a `GOAWAY` whose last stream lies below it: it said the request was not processed, so the client re-sent it, as RFC 9113 section 8.7 allows. Nothing ran twice. \
+             **Fix:** nothing to fix, unless it is frequent (a server at its stream limit, or restarting)."
+        ),
         (Cause::FinalError, _) => format!(
             "**The application re-sent after a final error.** {facts} \
              The first attempt failed with an answer no client library retries (400, 401/403 without a token refresh, 404, 409, 422, an application error), so it had no effect, and the same call was sent again: by the application, not by a retry rule. \
