@@ -541,12 +541,9 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// `s` cut to `max` characters plus a `…` (the one shortening, `crate::text`).
 fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let cut: String = s.chars().take(max).collect();
-    format!("{cut}…")
+    crate::text::shorten(s, max + 1)
 }
 
 /// The first `max` characters of `s`, extended to the end of a token-like run so that a

@@ -469,6 +469,5 @@ pub(super) fn double_words(d: DoubleExecution) -> &'static str {
 }
 
 pub(super) fn human_ms(ms: f64) -> String {
-    let ms = ms.max(0.0);
-    if ms < 1000.0 { format!("{ms:.0} ms") } else { format!("{:.1} s", ms / 1000.0) }
+    crate::text::human_ms(ms, crate::text::Precision::Coarse)
 }
