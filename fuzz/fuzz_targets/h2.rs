@@ -48,8 +48,12 @@ fn script(first: u8, mut rest: &[u8]) {
         CloseReason::Reused,
         CloseReason::EndOfInput,
     ][(first as usize >> 2) % 6];
-    let info =
-        ConnInfo { id: 1, client: "10.0.0.1:40000".parse().unwrap(), server: "10.0.0.2:80".parse().unwrap(), handshake: true };
+    let info = ConnInfo {
+        id: 1,
+        client: "10.0.0.1:40000".parse().unwrap(),
+        server: "10.0.0.2:80".parse().unwrap(),
+        handshake: true,
+    };
     let mut h = H2Handler::new(cfg, 0);
     let mut diag = Diagnostics::default();
     let mut conn = h.open(&info);

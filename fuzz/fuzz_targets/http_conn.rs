@@ -11,10 +11,10 @@
 //! The connection is closed (reason from the first byte) at the end.
 #![no_main]
 
+use dupcall::capture::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, StreamHandler};
 use dupcall::diag::Diagnostics;
 use dupcall::exchange::Timestamp;
 use dupcall::http::{HttpConfig, HttpHandler};
-use dupcall::capture::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, StreamHandler};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -32,8 +32,12 @@ fuzz_target!(|data: &[u8]| {
         CloseReason::Reused,
         CloseReason::EndOfInput,
     ][(first as usize >> 1) % 6];
-    let info =
-        ConnInfo { id: 1, client: "10.0.0.1:40000".parse().unwrap(), server: "10.0.0.2:80".parse().unwrap(), handshake: true };
+    let info = ConnInfo {
+        id: 1,
+        client: "10.0.0.1:40000".parse().unwrap(),
+        server: "10.0.0.2:80".parse().unwrap(),
+        handshake: true,
+    };
     let mut h = HttpHandler::new(cfg, 0);
     let mut diag = Diagnostics::default();
     let mut conn = h.open(&info);

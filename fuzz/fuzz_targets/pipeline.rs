@@ -2,10 +2,10 @@
 //! (pcap / pcapng / anything): must never panic, hang or grow without bound.
 #![no_main]
 
-use dupcall::diag::Diagnostics;
-use dupcall::http::HttpConfig;
 use dupcall::capture::pipeline::{Options, capture_exchanges};
 use dupcall::capture::reassembly::Limits;
+use dupcall::diag::Diagnostics;
+use dupcall::http::HttpConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

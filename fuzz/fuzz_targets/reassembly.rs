@@ -15,10 +15,12 @@
 use std::net::SocketAddr;
 
 use dupcall::capture::decode::{TcpFlags, TcpSegment};
+use dupcall::capture::reassembly::{
+    At, Chunk, CloseReason, ConnInfo, Dir, Limits, Reassembler, StreamHandler,
+};
 use dupcall::diag::Diagnostics;
 use dupcall::exchange::Timestamp;
 use dupcall::http::{HttpConfig, HttpHandler};
-use dupcall::capture::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, Limits, Reassembler, StreamHandler};
 use libfuzzer_sys::fuzz_target;
 
 /// Checks the contract, forwards to HTTP.
