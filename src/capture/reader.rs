@@ -255,15 +255,23 @@ impl<'r> CaptureReader<'r> {
         if left == 0 {
             return;
         }
+        let frames = self.stats.frames;
+        self.warn_cut(
+            diag,
+            format!(
+                "the capture ends in the middle of a record at byte {offset} ({left} bytes left over); {frames} whole frames were read"
+            ),
+        );
+    }
+
+    /// A `truncated-file` warning at the frame after the last one read.
+    fn warn_cut(&self, diag: &mut Diagnostics, detail: String) {
         diag.warn(
             WarningKind::TruncatedFile,
             self.input,
             Some(Origin::Frame(self.stats.frames + 1)),
             None,
-            format!(
-                "the capture ends in the middle of a record at byte {offset} ({left} bytes left over); {} whole frames were read",
-                self.stats.frames
-            ),
+            detail,
         );
     }
 
@@ -277,15 +285,10 @@ impl<'r> CaptureReader<'r> {
         if self.stats.frames == 0 {
             return Err(CaptureError::Malformed { offset, what: what.to_string() });
         }
-        diag.warn(
-            WarningKind::TruncatedFile,
-            self.input,
-            Some(Origin::Frame(self.stats.frames + 1)),
-            None,
-            format!(
-                "corrupt record at byte {offset} ({what}); reading stopped after {} frames",
-                self.stats.frames
-            ),
+        let frames = self.stats.frames;
+        self.warn_cut(
+            diag,
+            format!("corrupt record at byte {offset} ({what}); reading stopped after {frames} frames"),
         );
         Ok(self.stats())
     }

@@ -226,15 +226,13 @@ impl Correlator {
         self.next_id += 1;
         // Auth calls of the host without an app identity, for an app caller's refresh.
         // For a caller known by its host only: the auth calls of the host's apps.
-        let host_auths: Vec<AuthCall> = match (&call.app, call.kind) {
-            (Some(_), CallKind::Mutation) => &self.host_auths,
-            (None, CallKind::Mutation) => &self.app_auths_by_host,
-            _ => &self.host_auths,
-        }
-        .get(call.host.as_str())
-        .filter(|_| call.kind == CallKind::Mutation)
-        .map(|a| a.iter().filter(|x| x.time.0 >= horizon).cloned().collect())
-        .unwrap_or_default();
+        let by_host = if call.app.is_some() { &self.host_auths } else { &self.app_auths_by_host };
+        let host_auths: Vec<AuthCall> = match by_host.get(call.host.as_str()) {
+            Some(a) if call.kind == CallKind::Mutation => {
+                a.iter().filter(|x| x.time.0 >= horizon).copied().collect()
+            }
+            _ => Vec::new(),
+        };
         if call.kind == CallKind::Auth {
             let auth = AuthCall {
                 id,
