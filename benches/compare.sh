@@ -12,13 +12,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 SIZE=${SIZE:-256M}
-cargo build --release --quiet
+cargo build --release --quiet -p dupcall -p dupcall-testkit
 DUPCALL=$PWD/target/release/dupcall
+GEN=$PWD/target/release/dupcall-gen   # crates/testkit: the capture generator
 WORK=${WORK:-/tmp/dupcall-bench}
 mkdir -p "$WORK"
 FILE=${1:-$WORK/gen-$SIZE.pcap}
 if [ ! -f "$FILE" ]; then
-  "$DUPCALL" generate --size "$SIZE" --seed 1 -o "$FILE"
+  "$GEN" --size "$SIZE" --seed 1 -o "$FILE"
 fi
 BYTES=$(stat -c %s "$FILE")
 echo "capture: $FILE ($BYTES bytes)"

@@ -10,11 +10,12 @@
 # Needs hyperfine, GNU time, taskset (util-linux) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+cargo build --release --quiet -p dupcall -p dupcall-testkit
 DUPCALL=$PWD/target/release/dupcall
+GEN=$PWD/target/release/dupcall-gen   # crates/testkit: the capture generator
 WORK=${WORK:-/tmp/dupcall-bench}
 mkdir -p "$WORK"
-gen() { [ -f "$WORK/$1" ] || "$DUPCALL" generate --size "$2" --seed "$3" -o "$WORK/$1" >/dev/null 2>&1; }
+gen() { [ -f "$WORK/$1" ] || "$GEN" --size "$2" --seed "$3" -o "$WORK/$1" >/dev/null 2>&1; }
 peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 
 echo "## Peak memory (KiB) against input size"

@@ -16,10 +16,10 @@ use dupcall::capture::reassembly::{
 use dupcall::classify::{CallerMode, Classifier};
 use dupcall::diag::Diagnostics;
 use dupcall::exchange::Exchange;
-use dupcall::generate::{GenOptions, generate};
 use dupcall::http::{HttpConfig, HttpHandler};
 use dupcall::profile::Profile;
 use dupcall::redact::Redactor;
+use dupcall_testkit::generate::{GenOptions, generate};
 
 fn capture() -> Vec<u8> {
     let mut out = Vec::new();

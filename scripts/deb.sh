@@ -32,10 +32,10 @@ if [ -n "${DUPCALL_BIN:-}" ]; then
     profile=dev
     bin="$DUPCALL_BIN"
 elif [ "$profile" = release ]; then
-    cargo build --release --locked --bin dupcall >&2
+    cargo build --release --locked -p dupcall --bin dupcall >&2
     bin=target/release/dupcall
 else
-    cargo build --locked --bin dupcall >&2
+    cargo build --locked -p dupcall --bin dupcall >&2
     bin=target/debug/dupcall
 fi
 

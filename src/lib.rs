@@ -47,7 +47,3 @@ pub mod text;
 pub mod diag;
 // The run: inputs on threads, merged by time, classified, correlated, reported.
 pub mod analysis;
-// Test and benchmark capture writers (moving to crates/testkit).
-pub mod generate;
-// Synthetic pcap/pcapng builders (moving to crates/testkit).
-pub mod synth;

@@ -3,7 +3,6 @@
 mod analyze;
 mod common;
 mod exchanges;
-mod generate;
 mod profiles;
 mod progress;
 mod shell;
@@ -46,9 +45,6 @@ enum Command {
     Completions(shell::CompletionArgs),
     /// Print the manual page (roff), or write one page per command into a folder.
     Man(shell::ManArgs),
-    /// Write a large deterministic capture for benchmarks.
-    #[command(hide = true)]
-    Generate(generate::Args),
 }
 
 /// Runs the command line; never panics on user input.
@@ -67,7 +63,6 @@ pub fn main() -> ExitCode {
         Command::Profiles(args) => profiles::run(args),
         Command::Completions(args) => shell::completions(args),
         Command::Man(args) => shell::man(args),
-        Command::Generate(args) => generate::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

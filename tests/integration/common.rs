@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests: running the binary, comparing a report with
 //! the simulator's intent log.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// Runs `dupcall` with `args` from the repository root.
 pub fn dupcall(args: &[&str]) -> Output {
@@ -11,6 +12,28 @@ pub fn dupcall(args: &[&str]) -> Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("dupcall runs")
+}
+
+/// The traffic simulator's binary (`tools/powerjob-sim`, a workspace member of its own).
+///
+/// `cargo test` at the root builds it beside this test binary; it is built again here once
+/// per run (a no-op when it is up to date) so `cargo test --test integration` never runs a
+/// stale simulator.
+pub fn sim() -> &'static Path {
+    static SIM: OnceLock<PathBuf> = OnceLock::new();
+    SIM.get_or_init(|| {
+        // target/PROFILE/deps/integration-HASH → target/PROFILE/powerjob-sim
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let dir = exe.parent().and_then(Path::parent).expect("the target directory");
+        let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        build.args(["build", "--quiet", "-p", "powerjob-sim"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+        if dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "`cargo build -p powerjob-sim` failed");
+        dir.join("powerjob-sim")
+    })
 }
 
 /// One CSV row as a map.

@@ -4,7 +4,7 @@
 //!
 //! How a capture is rewritten: it is read with pcap-parser, each packet decoded with
 //! etherparse into (time, addresses, seq, ack, flags, payload), and written again with
-//! `dupcall::synth` (Ethernet, µs). The *clean* run is the rewritten but undamaged capture,
+//! `dupcall_testkit::synth` (Ethernet, µs). The *clean* run is the rewritten but undamaged capture,
 //! so the comparison sees only the fault. Every written packet remembers the index of the
 //! original packet it came from (`Pkt::orig`), which maps frame numbers of the damaged file
 //! back to the clean one: a report row is identified by the original packet that carried the
@@ -42,7 +42,7 @@ use dupcall::capture::linktype;
 use dupcall::capture::pipeline::{self, Options};
 use dupcall::diag::Diagnostics;
 use dupcall::exchange::{Exchange, Message, Timestamp};
-use dupcall::synth::{self, PcapNgWriter, PcapWriter, Segment};
+use dupcall_testkit::synth::{self, PcapNgWriter, PcapWriter, Segment};
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 
 const KEY: &str = "fault-matrix";

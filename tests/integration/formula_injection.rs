@@ -5,7 +5,7 @@
 //! with `=`, `+`, `-`, `@` or a tab, methods (`-X`, from a log), `Host` headers, the PowerJob app
 //! id header (the caller), `Idempotency-Key` values (the evidence) and, from access logs,
 //! user agents (the caller) and JSON-log fields. They come through a capture built with
-//! `dupcall::synth` and through an nginx `combined` log and a JSON-lines log. Every cell of
+//! `dupcall_testkit::synth` and through an nginx `combined` log and a JSON-lines log. Every cell of
 //! `dupcall analyze` and `dupcall exchanges` output, parsed with the csv crate, must not
 //! start with `=`, `+`, `-`, `@`, tab or CR: such cells are neutralised with a leading `'`.
 //!
@@ -18,7 +18,7 @@ use std::path::Path;
 
 use dupcall::capture::linktype;
 use dupcall::exchange::Timestamp;
-use dupcall::synth::{Conversation, PcapWriter, frame};
+use dupcall_testkit::synth::{Conversation, PcapWriter, frame};
 
 const RISKY: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 

@@ -2,7 +2,7 @@
 //!
 //! Every output format (`analyze` as CSV, JSON and Markdown, to stdout and to `-o` files,
 //! with and without `-v`, with each profile; `dupcall exchanges`) runs over every bundled
-//! sample and over a capture built here with `dupcall::synth` that carries a secret in every
+//! sample and over a capture built here with `dupcall_testkit::synth` that carries a secret in every
 //! place one travels: `Authorization: Basic` and `Bearer <JWT>`, `Proxy-Authorization`,
 //! `Cookie`, `Set-Cookie`, `X-API-Key`, `X-POWERJOB-ACCESS-TOKEN`, `?access_token=` in the
 //! query, a JWT as a path segment, a PowerJob v4 `password` form field, a v5 `authApp` body
@@ -22,7 +22,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use dupcall::capture::linktype;
 use dupcall::exchange::Timestamp;
-use dupcall::synth::{Conversation, PcapWriter, frame};
+use dupcall_testkit::synth::{Conversation, PcapWriter, frame};
 
 /// Packets with their times, written out as one pcap.
 struct Capture {

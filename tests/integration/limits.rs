@@ -1,7 +1,7 @@
 //! Resource limits, scaled down: each hostile case of docs/robustness.md (half-open
 //! connections, a huge declared Content-Length, an endless chunked body, too many headers,
 //! a huge request line, pipelined requests without responses, out-of-order floods, idle
-//! connections) built small with `dupcall::synth`, run through the binary with small
+//! connections) built small with `dupcall_testkit::synth`, run through the binary with small
 //! limits. Each must finish without a panic, exit 0, and warn naming the limit's flag.
 //! The full-size versions are measured by scripts/measure-hostile.sh.
 
@@ -11,7 +11,7 @@ use std::path::Path;
 use dupcall::capture::decode::TcpFlags;
 use dupcall::capture::linktype;
 use dupcall::exchange::Timestamp;
-use dupcall::synth::{self, Conversation, PcapWriter};
+use dupcall_testkit::synth::{self, Conversation, PcapWriter};
 
 fn pcap(packets: &[Vec<u8>], step_ns: i64) -> Vec<u8> {
     let mut w = PcapWriter::new(Vec::new(), linktype::ETHERNET, false).unwrap();

@@ -24,7 +24,7 @@ fn fresh_captures_get_the_intended_labels() {
         eprintln!("skipped: {why}");
         return;
     }
-    let sim = env!("CARGO_BIN_EXE_powerjob-sim");
+    let sim = common::sim();
     let list = Command::new(sim).arg("list").output().unwrap();
     let scenarios: Vec<String> = String::from_utf8_lossy(&list.stdout)
         .lines()

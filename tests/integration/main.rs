@@ -41,8 +41,6 @@ mod clients;
 mod live_traffic;
 // The bundled samples, row by row.
 mod samples;
-// The traffic simulator itself.
-mod sim_smoke;
 // Connection facts on real loopback traffic (curl timeout, urllib3 re-send).
 mod wire_live;
 

@@ -1,7 +1,7 @@
 //! Renders every Mermaid block of the Markdown reports with the real Mermaid library.
 //!
 //! For every capture under `samples/` (and the hostile fixture of `tests/formula_injection.rs`'s
-//! kind, built here with `dupcall::synth`), `dupcall analyze --format md` is run, each
+//! kind, built here with `dupcall_testkit::synth`), `dupcall analyze --format md` is run, each
 //! ```` ```mermaid ```` block is written to a file and rendered with `mmdc` (mermaid-cli) to
 //! SVG. A block Mermaid cannot parse fails the test with mmdc's message.
 //!
@@ -16,7 +16,7 @@ use std::process::Command;
 
 use dupcall::capture::linktype;
 use dupcall::exchange::Timestamp;
-use dupcall::synth::{Conversation, PcapWriter, frame};
+use dupcall_testkit::synth::{Conversation, PcapWriter, frame};
 
 const PUPPETEER_CONFIG: &str = r#"{"executablePath":"/usr/bin/chromium","args":["--no-sandbox","--disable-gpu","--disable-background-networking","--disable-component-update","--disable-sync","--no-first-run"]}"#;
 

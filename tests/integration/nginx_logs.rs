@@ -44,7 +44,6 @@ use crate::proxy_logs::Claims;
 use dupcall::accesslog::{LogFormat, TimeBasis};
 use serde_json::Value;
 
-const SIM: &str = env!("CARGO_BIN_EXE_powerjob-sim");
 /// The rich format, as pasted into nginx.conf and passed to `--log-format`.
 const RICH: &str = include_str!("../../samples/logs/nginx-rich.conf");
 /// The same fields as JSON lines (`escape=json`).
@@ -277,7 +276,7 @@ fn nginx_or_skip() -> Option<PathBuf> {
 /// Starts a simulated server; gives its address.
 fn start_sim(procs: &mut Procs, args: &[&str], dir: &Path, name: &str) -> String {
     let stderr = fs::File::create(dir.join(format!("{name}.stderr"))).unwrap();
-    let mut child = Command::new(SIM)
+    let mut child = Command::new(common::sim())
         .arg("serve")
         .args(args)
         .args(["--listen", "127.0.0.1:0", "--exec-log"])
@@ -500,7 +499,7 @@ fn record(nginx: &Path, scenario: &str, servers: usize) -> Recorded {
         })
         .collect();
     let addrs = start_nginx(&mut procs, nginx, d, &upstreams);
-    let out = Command::new(SIM)
+    let out = Command::new(common::sim())
         .args(["client", scenario, "--server", &addrs.join(","), "--out"])
         .arg(d)
         .output()
@@ -714,7 +713,7 @@ fn first_lines(path: &Path, n: usize) -> Vec<String> {
 #[test]
 fn nginx_access_logs_get_the_labels_the_log_can_prove() {
     let Some(nginx) = nginx_or_skip() else { return };
-    let list = Command::new(SIM).arg("list").output().unwrap();
+    let list = Command::new(common::sim()).arg("list").output().unwrap();
     let listed: Vec<String> = String::from_utf8_lossy(&list.stdout)
         .lines()
         .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()))

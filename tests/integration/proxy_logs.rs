@@ -26,8 +26,6 @@ use dupcall::accesslog::pipeline::{LogOptions, log_exchanges};
 use dupcall::diag::Diagnostics;
 use dupcall::exchange::Exchange;
 
-pub const SIM: &str = env!("CARGO_BIN_EXE_powerjob-sim");
-
 /// Every simulator scenario with the number of servers it needs.
 pub const SCENARIOS: &[(&str, usize)] = &[
     ("v5-expired-token", 1),
@@ -128,7 +126,7 @@ pub fn start(name: &str, mut cmd: Command, dir: &Path, addrs: &[String]) -> Proc
 pub fn start_sim(dir: &Path, scenario: &str, index: usize) -> (Proc, String) {
     let name = format!("sim{index}");
     let stderr = fs::File::create(dir.join(format!("{name}.stderr"))).unwrap();
-    let mut child = Command::new(SIM)
+    let mut child = Command::new(common::sim())
         .args(["serve", "--scenario", scenario, "--index", &index.to_string(), "--listen", "127.0.0.1:0"])
         .arg("--exec-log")
         .arg(dir.join(format!("{name}.exec.jsonl")))
@@ -148,7 +146,7 @@ pub fn start_sim(dir: &Path, scenario: &str, index: usize) -> (Proc, String) {
 /// Runs the scenario's clients against `servers`; gives the intent log with
 /// `expect_double_execution` filled from the servers' execution logs.
 pub fn run_clients(dir: &Path, scenario: &str, servers: &[String], sims: usize) -> String {
-    let mut cmd = Command::new(SIM);
+    let mut cmd = Command::new(common::sim());
     cmd.args(["client", scenario, "--server", &servers.join(","), "--out"]).arg(dir);
     for i in 0..sims {
         cmd.arg("--exec-log").arg(dir.join(format!("sim{i}.exec.jsonl")));

@@ -8,7 +8,7 @@ use dupcall::capture::linktype;
 use dupcall::capture::pipeline::{self, Options};
 use dupcall::diag::{Diagnostics, WarningKind};
 use dupcall::exchange::{Exchange, Flags, Timestamp};
-use dupcall::synth::{self, Conversation, PcapWriter};
+use dupcall_testkit::synth::{self, Conversation, PcapWriter};
 
 fn pcap(packets: &[Vec<u8>]) -> Vec<u8> {
     let mut w = PcapWriter::new(Vec::new(), linktype::ETHERNET, false).unwrap();

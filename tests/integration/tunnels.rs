@@ -9,7 +9,7 @@ use dupcall::capture::pipeline::{self, CaptureSummary, Options};
 use dupcall::diag::{Diagnostics, WarningKind};
 use dupcall::exchange::{Exchange, Timestamp};
 use dupcall::input;
-use dupcall::synth::{Conversation, PcapWriter};
+use dupcall_testkit::synth::{Conversation, PcapWriter};
 use etherparse::PacketBuilder;
 
 const REQ: &[u8] = b"POST /openApi/runJob HTTP/1.1\r\nHost: pj\r\nContent-Length: 7\r\n\r\njobId=7";

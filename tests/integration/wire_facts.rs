@@ -10,7 +10,7 @@ use dupcall::capture::pipeline::{self, Options};
 use dupcall::diag::{Diagnostics, WarningKind};
 use dupcall::exchange::{Close, Exchange, Flags, Timestamp, Wire};
 use dupcall::input;
-use dupcall::synth::{Conversation, PcapWriter, frame};
+use dupcall_testkit::synth::{Conversation, PcapWriter, frame};
 
 const REQ: &[u8] = b"POST /openApi/runJob HTTP/1.1\r\nHost: pj\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 15\r\n\r\njobId=7&appId=1";
 const RESP_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 35\r\n\r\n";

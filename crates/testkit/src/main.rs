@@ -1,14 +1,21 @@
-//! `dupcall generate` (hidden): a large deterministic capture for benchmarks.
+//! `dupcall-gen`: a large deterministic capture for benchmarks (benches/*.sh,
+//! docs/benchmarks.md).
+//!
+//! ```text
+//! cargo run --release -p dupcall-testkit -- --size 1G --seed 1 -o /tmp/big.pcap
+//! ```
 
 use std::fs::File;
 use std::io::BufWriter;
 
 use anyhow::Context;
-use dupcall::generate::{GenOptions, generate};
+use clap::Parser;
+use dupcall_testkit::generate::{GenOptions, generate};
 
-/// Arguments of `generate`.
-#[derive(clap::Args, Debug)]
-pub struct Args {
+/// Writes a large deterministic capture for benchmarks.
+#[derive(Parser, Debug)]
+#[command(name = "dupcall-gen", version)]
+struct Args {
     /// Approximate size: bytes, or with a K/M/G suffix.
     #[arg(long, default_value = "100M", value_parser = parse_size)]
     size: u64,
@@ -34,13 +41,14 @@ fn parse_size(s: &str) -> Result<u64, String> {
     num.parse::<u64>().map(|n| n * mult).map_err(|_| format!("`{s}` is not a size (e.g. 500M, 2G)"))
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
     let f = File::create(&args.output).with_context(|| format!("cannot create {}", args.output))?;
     let opts = GenOptions { size: args.size, conns: args.conns.max(1), seed: args.seed };
     let s = generate(BufWriter::with_capacity(1 << 20, f), &opts)?;
     eprintln!(
-        "dupcall: wrote {} ({} bytes, {} packets, {} exchanges, {} refresh-retry patterns)",
+        "dupcall-gen: wrote {} ({} bytes, {} packets, {} exchanges, {} refresh-retry patterns)",
         args.output, s.bytes, s.packets, s.exchanges, s.retries
     );
-    Ok(0)
+    Ok(())
 }

@@ -8,9 +8,9 @@
 
 use std::io::{self, Write};
 
-use crate::capture::linktype;
-use crate::exchange::Timestamp;
 use crate::synth::{Conversation, PcapWriter, frame};
+use dupcall::capture::linktype;
+use dupcall::exchange::Timestamp;
 
 /// Generator settings.
 #[derive(Clone, Debug)]

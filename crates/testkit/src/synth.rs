@@ -12,9 +12,9 @@ use etherparse::PacketBuilder;
 use pcap_parser::pcapng::{EnhancedPacketBlock, InterfaceDescriptionBlock, SectionHeaderBlock};
 use pcap_parser::{LegacyPcapBlock, Linktype, PcapHeader, ToVec};
 
-use crate::capture::decode::TcpFlags;
-use crate::capture::linktype;
-use crate::exchange::Timestamp;
+use dupcall::capture::decode::TcpFlags;
+use dupcall::capture::linktype;
+use dupcall::exchange::Timestamp;
 
 fn gen_err(e: impl std::fmt::Debug) -> io::Error {
     io::Error::other(format!("pcap serialisation: {e:?}"))
