@@ -22,7 +22,7 @@ pub use conn::{Ctx, H2Conn};
 
 use crate::capture::reassembly::{At, Chunk, CloseReason, ConnInfo, Dir, StreamHandler};
 use crate::diag::Diagnostics;
-use crate::exchange::InputId;
+use crate::exchange::{Exchange, InputId};
 use crate::http::order::Orderer;
 
 /// Limits of the HTTP/2 layer.
@@ -76,6 +76,23 @@ pub fn is_preface(bytes: &[u8]) -> bool {
 /// after its preface)? A heuristic: known types, right stream kinds and fixed lengths.
 pub fn looks_like_frames(bytes: &[u8]) -> bool {
     frame::plausible(bytes)
+}
+
+/// The protocol an exchange was carried by, as the `exchanges` CSV's `protocol` column
+/// names it: `http/1.0`, `http/1.1`, `h2` (HTTP/2 decrypted from TLS), `h2c` (cleartext
+/// HTTP/2), or `grpc` (HTTP/2 with `content-type: application/grpc*`, either side).
+/// Access logs and HARs give HTTP/1.x heads (docs/report-format.md).
+pub fn protocol(ex: &Exchange) -> &'static str {
+    let req = ex.request.as_ref().map(|m| &m.head);
+    let resp = ex.response.as_ref().map(|m| &m.head);
+    let Some(first) = req.or(resp) else { return "" };
+    match first.version {
+        0 => "http/1.0",
+        2 if req.into_iter().chain(resp).any(grpc::is_grpc) => "grpc",
+        2 if ex.wire.tls.is_some() => "h2",
+        2 => "h2c",
+        _ => "http/1.1",
+    }
 }
 
 /// The HTTP/2 layer for one input when every connection is HTTP/2.

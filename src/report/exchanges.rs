@@ -2,8 +2,9 @@
 //!
 //! Columns (docs/report-format.md), exactly:
 //! `id,conn,client,server,req_time,resp_time,method,uri,host,status,req_body_bytes,`
-//! `resp_body_bytes,complete,req_frame,resp_frame,source,tls` (`tls`: the TLS version the
-//! exchange was decrypted from, `1.2` or `1.3`, empty for plaintext; docs/tls.md).
+//! `resp_body_bytes,complete,req_frame,resp_frame,source,tls,protocol,stream` (`tls`: the TLS
+//! version the exchange was decrypted from, `1.2` or `1.3`, empty for plaintext; docs/tls.md;
+//! `protocol`: [`crate::h2::protocol`]; `stream`: the HTTP/2 stream id, empty for HTTP/1.x).
 
 use std::io::Write;
 
@@ -11,7 +12,7 @@ use crate::exchange::{Exchange, Origin, write_socket_addr};
 use crate::redact::{Redactor, csv_cell, printable};
 
 /// The header row.
-pub const COLUMNS: [&str; 17] = [
+pub const COLUMNS: [&str; 19] = [
     "id",
     "conn",
     "client",
@@ -29,6 +30,8 @@ pub const COLUMNS: [&str; 17] = [
     "resp_frame",
     "source",
     "tls",
+    "protocol",
+    "stream",
 ];
 
 /// Streams exchange rows to a writer.
@@ -118,6 +121,11 @@ impl<'r, W: Write> ExchangeCsv<'r, W> {
             Some(_) => b"?",
             None => b"",
         })?;
+        self.out.write_field(crate::h2::protocol(ex))?;
+        match ex.wire.h2_stream {
+            0 => self.out.write_field(b"")?,
+            n => self.out.write_field(digits.format(n))?,
+        }
         self.out.write_record(std::iter::empty::<&[u8]>())
     }
     /// Rows written.

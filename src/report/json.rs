@@ -228,7 +228,7 @@ impl<W: Write> ReportWriter for JsonReport<W> {
             time: c.time.rfc3339(),
             caller: non_empty(&c.caller),
             client: non_empty_owned(addr(&c.client)),
-            server: non_empty_owned(addr(&c.server)),
+            server: non_empty_owned(super::rows::server_name(c)),
             method: non_empty(&c.method),
             path: non_empty(&c.path),
             query: non_empty(&c.query),

@@ -24,8 +24,6 @@ use crate::exchange::Timestamp;
 use crate::redact::Redactor;
 use crate::text::shorten;
 
-use super::rows::addr;
-
 /// The longest path kept in a [`Brief`] (characters).
 const PATH_SHOWN: usize = 64;
 /// The longest value (marker, code, caller) kept in a [`Brief`].
@@ -48,6 +46,8 @@ pub struct Brief {
     pub host: String,
     /// Server end.
     pub server: SocketAddr,
+    /// The exchange was decrypted from TLS: the server is named `https://…`.
+    pub tls: bool,
     /// Method.
     pub method: String,
     /// Path (redacted, shortened).
@@ -82,6 +82,7 @@ impl Brief {
             caller: clean(&c.caller, VALUE_SHOWN),
             host: clean(&c.host, VALUE_SHOWN),
             server: c.server,
+            tls: c.wire.tls.is_some(),
             method: clean(&c.method, 16),
             path: clean(&c.path, PATH_SHOWN),
             query: clean(&c.query, PATH_SHOWN),
@@ -97,6 +98,13 @@ impl Brief {
             issued: c.issued_token.as_deref().map(|s| clean(s, VALUE_SHOWN)),
         }
     }
+}
+
+/// A brief's server as a participant shows it (`https://` when decrypted).
+fn server_of(b: &Brief) -> String {
+    let mut s = String::new();
+    super::rows::write_server(&mut s, &b.server, b.tls);
+    s
 }
 
 impl Brief {
@@ -228,7 +236,7 @@ pub fn sequence_diagram(r: &Repeat<'_>) -> String {
         if !clients.iter().any(|(h, _)| *h == b.host) {
             clients.push((b.host.clone(), b.caller.clone()));
         }
-        let s = addr(&b.server);
+        let s = server_of(b);
         if !servers.contains(&s) {
             servers.push(s);
         }
@@ -238,7 +246,7 @@ pub fn sequence_diagram(r: &Repeat<'_>) -> String {
         if clients.len() == 1 { "C".to_string() } else { format!("C{}", i + 1) }
     };
     let server_id = |b: &Brief| {
-        let s = addr(&b.server);
+        let s = server_of(b);
         let i = servers.iter().position(|x| *x == s).unwrap_or(0);
         if servers.len() == 1 { "S".to_string() } else { format!("S{}", i + 1) }
     };
@@ -424,6 +432,7 @@ mod tests {
             caller: "app:1@10.0.0.1".into(),
             host: "10.0.0.1".into(),
             server: server.parse().unwrap(),
+            tls: false,
             method: "POST".into(),
             path: "/openApi/runJob".into(),
             query: String::new(),

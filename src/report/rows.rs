@@ -53,6 +53,22 @@ pub fn write_addr(out: &mut String, a: &SocketAddr) {
     }
 }
 
+/// The `server` cell of a call: [`addr`], prefixed `https://` when the exchange was
+/// decrypted from TLS (docs/tls.md), so an HTTPS call is told from a plaintext one.
+pub fn server_name(c: &crate::classify::Call) -> String {
+    let mut out = String::new();
+    write_server(&mut out, &c.server, c.wire.tls.is_some());
+    out
+}
+
+/// Appends the `server` cell for `a` (`https://` first when `tls`) to `out`.
+pub fn write_server(out: &mut String, a: &SocketAddr, tls: bool) {
+    if tls {
+        out.push_str("https://");
+    }
+    write_addr(out, a);
+}
+
 /// The name a `source` cell gives input `id`: its path, `stdin` for `-` (which the formula
 /// guard would otherwise print as `'-`), `?` for an unknown id.
 pub fn source_name(inputs: &[String], id: usize) -> &str {
@@ -128,7 +144,9 @@ impl<W: Write> ReportWriter for RowCsv<W> {
         self.out.write_field(self.buf.as_bytes()).map_err(e)?;
         text!(&c.caller);
         address!(&c.client);
-        address!(&c.server);
+        self.buf.clear();
+        write_server(&mut self.buf, &c.server, c.wire.tls.is_some());
+        self.out.write_field(csv_cell(&self.buf).as_bytes()).map_err(e)?;
         text!(&c.method);
         text!(&c.path);
         text!(&c.query);

@@ -100,7 +100,10 @@ fn free_port() -> u16 {
 }
 
 /// An OAuth 2.0 API (RFC 6750): `Bearer expired` is rejected with 401 invalid_token, the
-/// token endpoint hands out `fresh`.
+/// token endpoint hands out `fresh`. Served on a unix socket behind the TCP servers'
+/// `proxy_pass` ([`PROXIED`]), so nginx reads each request body before it answers: a
+/// `return` straight from the HTTP/2 server answers while the client is still sending and
+/// resets the stream, which curl may report as an error.
 const API: &str = r#"location /api/ { default_type application/json;
   if ($http_authorization = "Bearer expired") {
     add_header WWW-Authenticate 'Bearer error="invalid_token"' always; return 401 '{"error":"invalid_token"}'; }
@@ -108,34 +111,42 @@ const API: &str = r#"location /api/ { default_type application/json;
 location /oauth/token { default_type application/json; return 200 '{"access_token":"fresh","token_type":"Bearer"}'; }
 "#;
 
-/// nginx with an HTTP/1.1 TLS server on `ports[0]`, an `http2` one on `ports[1]` and a
-/// plaintext one on `ports[2]`, all serving the same locations.
-fn start_nginx(dir: &Path) -> (Proc, [u16; 3]) {
+/// The TCP servers' API locations: to [`API`] on `api.sock` in the test's directory.
+const PROXIED: &str = "location /api/ { proxy_pass http://unix:DIR/api.sock; }\n\
+                       location /oauth/token { proxy_pass http://unix:DIR/api.sock; }\n";
+
+/// nginx with an HTTP/1.1 TLS server on `ports[0]`, an `http2` one on `ports[1]`, a
+/// plaintext one on `ports[2]` and a cleartext HTTP/2 (h2c, prior knowledge) one on
+/// `ports[3]`, all serving the same locations.
+fn start_nginx(dir: &Path) -> (Proc, [u16; 4]) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(dir.join("body.txt"), "x".repeat(40_000)).unwrap();
     for _ in 0..5 {
-        let ports = [free_port(), free_port(), free_port()];
+        let ports = [free_port(), free_port(), free_port(), free_port()];
         let d = dir.display();
         let server = |port: u16, extra: &str| {
             format!(
-                "server {{ listen 127.0.0.1:{port}{extra}; server_name localhost; {API}\n\
+                "server {{ listen 127.0.0.1:{port}{extra}; server_name localhost; {}\n\
                  ssl_certificate {d}/ec.crt; ssl_certificate_key {d}/ec.key;\n\
                  ssl_certificate {d}/rsa.crt; ssl_certificate_key {d}/rsa.key;\n\
                  ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off;\n\
                  ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384;\n\
                  ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;\n\
                  location / {{ return 200 \"hello $request_uri\\n\"; }}\n\
-                 location /body {{ alias {d}/body.txt; }} }}\n"
+                 location /body {{ alias {d}/body.txt; }} }}\n",
+                PROXIED.replace("DIR", &d.to_string())
             )
         };
         let conf = format!(
             "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log notice;\n\
              events {{ worker_connections 64; }}\n\
-             http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n{}{}{} }}\n",
+             http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n{}{}{}{}\n\
+             server {{ listen unix:{d}/api.sock; {API} }} }}\n",
             server(ports[0], " ssl"),
             server(ports[1], " ssl http2"),
             server(ports[2], ""),
+            server(ports[3], " http2"),
         );
         fs::write(dir.join("nginx.conf"), conf).unwrap();
         let _ = fs::remove_file(dir.join("nginx.pid"));
@@ -346,7 +357,7 @@ fn capture() -> Captured {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     certificates(&dir);
-    let (mut nginx, [port, h2_port, _]) = start_nginx(&dir);
+    let (mut nginx, [port, h2_port, _, _]) = start_nginx(&dir);
     let (pcap, keys) = (dir.join("https.pcap"), dir.join("keys.txt"));
     let mut dump = start_tcpdump(&pcap, &[port, h2_port]);
     traffic(&dir, &keys, port, h2_port);
@@ -389,6 +400,14 @@ fn https_decrypts_like_tshark_with_every_key_source_and_warns_otherwise() {
         "{versions:?} {h2_rows:?}"
     );
     assert_eq!(versions.iter().filter(|v| *v == "1.2").count(), 7, "{versions:?}");
+    // The protocol and stream columns: h2 (HTTP/2 over TLS) with odd client stream ids on
+    // the http2 port, HTTP/1.1 without a stream elsewhere.
+    for r in common::rows(&out.stdout) {
+        let h2 = r["server"].ends_with(&format!(":{}", c.h2_port));
+        assert_eq!(r["protocol"], if h2 { "h2" } else { "http/1.1" }, "{r:?}");
+        assert_eq!(r["stream"].is_empty(), !h2, "{r:?}");
+        assert!(!h2 || r["stream"].parse::<u32>().is_ok_and(|n| n % 2 == 1), "{r:?}");
+    }
     assert_eq!(req, treq, "requests: dupcall vs tshark");
     assert_eq!(resp, tresp, "responses: dupcall vs tshark");
     let w = warnings(&out.stderr);
@@ -482,41 +501,77 @@ fn undecryptable(c: &Captured, secrets: &[String]) {
     assert!(w["tls-not-decrypted"][0].contains("handshake is incomplete"), "{w:#?}");
 }
 
-/// The same client calls over HTTPS and over plaintext: a call rejected with 401
-/// invalid_token, a token fetch and the replay, then a call sent twice.
-fn api_calls(keys: &Path, base: &str) {
-    let call = |auth: &str, path: &str, body: &str| {
-        sh(Command::new("curl")
-            .env("SSLKEYLOGFILE", keys)
-            .args(["-sSk", "--http1.1", "-o", "/dev/null"])
-            .args([
-                "-H",
-                &format!("Authorization: Bearer {auth}"),
-                "-H",
-                "Content-Type: application/json",
-                "-d",
-                body,
-                &format!("{base}{path}"),
-            ]));
-    };
-    call("expired", "/api/orders", r#"{"item":1}"#);
-    call("none", "/oauth/token", "grant_type=client_credentials&client_id=app1");
-    call("fresh", "/api/orders", r#"{"item":1}"#);
-    call("fresh", "/api/orders", r#"{"item":2}"#);
-    call("fresh", "/api/orders", r#"{"item":2}"#);
+/// How the API calls go out: `flags` for curl (`--http1.1`, `--http2`,
+/// `--http2-prior-knowledge`), one curl per call (a connection each) or one curl for all
+/// (`--next`: curl keeps its connection, so the 401, the token fetch and the replay share one
+/// HTTP/2 connection).
+#[derive(Clone, Copy)]
+struct Client {
+    flags: &'static [&'static str],
+    one_connection: bool,
 }
 
-/// (method, path, status, label) of every row of `analyze --all`.
-fn labels(pcap: &Path, keys: Option<&Path>) -> Vec<String> {
+/// The same client calls over HTTPS and over plaintext: a call rejected with 401
+/// invalid_token, a token fetch and the replay, then a call sent twice.
+fn api_calls(keys: &Path, base: &str, client: Client) {
+    let calls = [
+        ("expired", "/api/orders", r#"{"item":1}"#),
+        ("none", "/oauth/token", "grant_type=client_credentials&client_id=app1"),
+        ("fresh", "/api/orders", r#"{"item":1}"#),
+        ("fresh", "/api/orders", r#"{"item":2}"#),
+        ("fresh", "/api/orders", r#"{"item":2}"#),
+    ];
+    let args = |c: &mut Command, (auth, path, body): (&str, &str, &str)| {
+        c.args(["-sSk", "-o", "/dev/null"]).args(client.flags).args([
+            "-H",
+            &format!("Authorization: Bearer {auth}"),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+            &format!("{base}{path}"),
+        ]);
+    };
+    if client.one_connection {
+        let mut c = Command::new("curl");
+        c.env("SSLKEYLOGFILE", keys);
+        for (i, call) in calls.into_iter().enumerate() {
+            if i > 0 {
+                c.arg("--next");
+            }
+            args(&mut c, call);
+        }
+        sh(&mut c);
+        return;
+    }
+    for call in calls {
+        let mut c = Command::new("curl");
+        c.env("SSLKEYLOGFILE", keys);
+        args(&mut c, call);
+        sh(&mut c);
+    }
+}
+
+/// (method, path, status, label) of every row of `analyze --all`, and the rows' `server`
+/// cells.
+fn labels(pcap: &Path, keys: Option<&Path>) -> (Vec<String>, Vec<String>) {
     let mut args = vec!["analyze", pcap.to_str().unwrap(), "--profile", "oauth2-bearer", "--all", "-q"];
     if let Some(k) = keys {
         args.extend(["--keylog", k.to_str().unwrap()]);
     }
     let out = dupcall(&args);
-    common::rows(&out.stdout)
+    let rows = common::rows(&out.stdout);
+    let labels = rows
         .iter()
         .map(|r| format!("{} {} {} {}", r["method"], r["path"], r["status"], r["label"]))
-        .collect()
+        .collect();
+    (labels, rows.iter().map(|r| r["server"].clone()).collect())
+}
+
+/// `(protocol, conn)` of every exchange in `pcap`.
+fn protocols(pcap: &Path, keys: &Path) -> Vec<(String, String)> {
+    let out = dupcall(&["exchanges", pcap.to_str().unwrap(), "--keylog", keys.to_str().unwrap()]);
+    common::rows(&out.stdout).iter().map(|r| (r["protocol"].clone(), r["conn"].clone())).collect()
 }
 
 #[test]
@@ -527,24 +582,27 @@ fn https_calls_get_the_labels_of_the_same_calls_in_plaintext() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     certificates(dir);
-    let (mut nginx, [tls_port, _, plain_port]) = start_nginx(dir);
+    let (mut nginx, [tls_port, h2_port, plain_port, h2c_port]) = start_nginx(dir);
     let keys = dir.join("keys.txt");
-    let mut runs = Vec::new();
-    for (name, base) in [
-        ("https", format!("https://localhost:{tls_port}")),
-        ("http", format!("http://127.0.0.1:{plain_port}")),
-    ] {
+    let (h1, h2, h2c) = (&["--http1.1"][..], &["--http2"][..], &["--http2-prior-knowledge"][..]);
+    let each = |flags| Client { flags, one_connection: false };
+    let runs: Vec<(&str, String, Client)> = vec![
+        ("https", format!("https://localhost:{tls_port}"), each(h1)),
+        ("http", format!("http://127.0.0.1:{plain_port}"), each(h1)),
+        ("h2", format!("https://localhost:{h2_port}"), each(h2)),
+        ("h2c", format!("http://127.0.0.1:{h2c_port}"), each(h2c)),
+        ("h2-one-conn", format!("https://localhost:{h2_port}"), Client { flags: h2, one_connection: true }),
+    ];
+    let mut pcaps = Vec::new();
+    for (name, base, client) in &runs {
         let pcap = dir.join(format!("{name}.pcap"));
-        let mut dump = start_tcpdump(&pcap, &[tls_port, plain_port]);
-        api_calls(&keys, &base);
+        let mut dump = start_tcpdump(&pcap, &[tls_port, h2_port, plain_port, h2c_port]);
+        api_calls(&keys, base, *client);
         std::thread::sleep(Duration::from_millis(300));
         dump.stop();
-        runs.push(pcap);
+        pcaps.push(pcap);
     }
     nginx.stop();
-    let https = labels(&runs[0], Some(&keys));
-    let http = labels(&runs[1], None);
-    assert_eq!(https, http, "HTTPS rows vs the same calls in plaintext");
     let want = [
         "POST /api/orders 401 original",
         "POST /oauth/token 200 auth",
@@ -552,7 +610,26 @@ fn https_calls_get_the_labels_of_the_same_calls_in_plaintext() {
         "POST /api/orders 200 original",
         "POST /api/orders 200 genuine-duplicate",
     ];
-    assert_eq!(https, want);
+    let (http, http_servers) = labels(&pcaps[1], None);
+    assert_eq!(http, want);
+    assert!(http_servers.iter().all(|s| s == &format!("127.0.0.1:{plain_port}")), "{http_servers:?}");
+    for (i, (name, _, _)) in runs.iter().enumerate().filter(|(i, _)| *i != 1) {
+        let (got, servers) = labels(&pcaps[i], Some(&keys));
+        assert_eq!(got, http, "{name} rows vs the same calls in plaintext HTTP/1.1");
+        // A decrypted exchange's server is named https://.
+        let tls = !name.starts_with("h2c");
+        assert!(servers.iter().all(|s| s.starts_with("https://") == tls), "{name}: {servers:?}");
+    }
+    // The exchanges say how each went: protocol per run, and one connection for all five
+    // calls (the 401, the token fetch and the replay) in the last run.
+    let expect = ["http/1.1", "http/1.1", "h2", "h2c", "h2"];
+    for (i, want) in expect.iter().enumerate() {
+        let p = protocols(&pcaps[i], &keys);
+        assert_eq!(p.len(), 5, "{}: {p:?}", runs[i].0);
+        assert!(p.iter().all(|(proto, _)| proto == want), "{}: {p:?}", runs[i].0);
+        let conns: std::collections::BTreeSet<&String> = p.iter().map(|(_, c)| c).collect();
+        assert_eq!(conns.len(), if i == 4 { 1 } else { 5 }, "{}: {p:?}", runs[i].0);
+    }
     // Without the key log: no rows, and the warning says why.
-    assert!(labels(&runs[0], None).is_empty());
+    assert!(labels(&pcaps[0], None).0.is_empty());
 }
