@@ -63,6 +63,15 @@ impl Classifier<'_> {
             || code_rejects
         {
             Outcome::Rejected
+        } else if let Some(grpc) = failed_grpc_status(h, status) {
+            // gRPC answers HTTP 200 and puts the verdict in `grpc-status`: a status the
+            // client's retry policy re-sends on (UNAVAILABLE by default) is a retryable
+            // error, like a 503; any other non-OK status is the server's final answer.
+            if p.client.retryable_grpc_statuses.contains(&grpc) {
+                Outcome::ServerError
+            } else {
+                Outcome::AppError
+            }
         } else if (400..500).contains(&status) {
             Outcome::ClientError
         } else if status >= 500 {
@@ -157,4 +166,13 @@ pub(super) fn marker_ok(m: &Marker, p: &Profile) -> bool {
         Marker::NotApplicable => true,
         _ => false,
     }
+}
+
+/// A gRPC response's non-OK `grpc-status` (from the trailers or a Trailers-Only head), on
+/// an HTTP 200 response; `None` for OK, for non-gRPC responses and for HTTP errors.
+fn failed_grpc_status(resp: &Head, status: u16) -> Option<u32> {
+    if status != 200 || !crate::h2::grpc::is_grpc(resp) {
+        return None;
+    }
+    resp.header_str("grpc-status")?.trim().parse().ok().filter(|&s| s != 0)
 }

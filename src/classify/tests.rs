@@ -299,3 +299,26 @@ fn an_untyped_form_body_is_read_as_a_form() {
     let f = super::callkey::Fields::parse(&head, b"not a form at all", None);
     assert_eq!(f.get("not a form at all"), None);
 }
+
+#[test]
+fn grpc_statuses_decide_the_outcome_on_http_200() {
+    let r = Redactor::with_key("t");
+    let mut c = Classifier::new(Profile::builtin("grpc").unwrap(), &r, CallerMode::AppAndHost);
+    let grpc = ("content-type", "application/grpc");
+    for (status, want) in [
+        ("0", Outcome::Ok),
+        // UNAVAILABLE: the profile's retryable_grpc_statuses, a retryable error like a 503.
+        ("14", Outcome::ServerError),
+        // INVALID_ARGUMENT, ALREADY_EXISTS: the server's final answer.
+        ("3", Outcome::AppError),
+        ("6", Outcome::AppError),
+        // UNAUTHENTICATED: the profile's rejection.
+        ("16", Outcome::Rejected),
+    ] {
+        let req = Head::request("POST", "/shop.Orders/CreateOrder", 2, &[grpc]);
+        let resp = Head::response(200, 2, &[grpc, ("grpc-status", status)]);
+        let call = c.classify(&exchange(req, b"\0\0\0\0\x02\x08\x01", Some((resp, b"")))).expect("a request");
+        assert_eq!(call.kind, CallKind::Mutation);
+        assert_eq!(call.outcome, want, "grpc-status {status}");
+    }
+}
