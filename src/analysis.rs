@@ -476,6 +476,23 @@ fn read_input(id: InputId, path: &str, opts: &ReadOptions, tx: SyncSender<Msg>) 
                         Err(e) => info.error = Some(format!("{path}: {e}")),
                     }
                 }
+                InputKind::ParquetRecords => {
+                    let file = if path == "-" || opened.gzip {
+                        crate::har::parquet_records::spool(opened.reader)
+                    } else {
+                        std::fs::File::open(path).map_err(Into::into)
+                    };
+                    let read = file
+                        .and_then(|f| crate::har::parquet_records::read_parquet(f, id, &mut diag, &mut send));
+                    match read {
+                        Ok(s) => {
+                            info.records = s.lines;
+                            info.first = s.first;
+                            info.last = s.last;
+                        }
+                        Err(e) => info.error = Some(format!("{path}: {e}")),
+                    }
+                }
                 InputKind::Text => {
                     match logs::log_exchanges(opened.reader, id, path, &opts.logs, &mut diag, &mut send) {
                         Ok(s) => {

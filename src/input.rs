@@ -2,7 +2,8 @@
 //!
 //! The kind comes from the bytes, never from the file name: pcap and pcapng magic numbers,
 //! gzip (decompressed on the fly, then detected again), a HAR (a JSON object whose first
-//! member is `"log": {`), and text (an access log). A
+//! member is `"log": {`), dupcall's exchange records (JSON lines, or Parquet: `PAR1`), and
+//! text (an access log). A
 //! directory, an unreadable or empty file, or bytes that are none of these get an
 //! [`InputError`] naming the file and what to do.
 
@@ -26,6 +27,8 @@ pub enum InputKind {
     Har,
     /// dupcall's own exchange records (`dupcall exchanges --format jsonl`).
     Records,
+    /// The same records as Parquet (`dupcall exchanges --format parquet`; `PAR1`).
+    ParquetRecords,
 }
 
 impl InputKind {
@@ -37,6 +40,7 @@ impl InputKind {
             InputKind::Text => "access-log",
             InputKind::Har => "har",
             InputKind::Records => "exchange-records",
+            InputKind::ParquetRecords => "exchange-records-parquet",
         }
     }
 }
@@ -199,6 +203,9 @@ pub fn kind_of(p: &[u8]) -> Option<InputKind> {
     if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
         return Some(InputKind::PcapNg);
     }
+    if crate::har::parquet_records::is_parquet(p) {
+        return Some(InputKind::ParquetRecords);
+    }
     if crate::har::records::is_records(p) {
         return Some(InputKind::Records);
     }
@@ -261,6 +268,7 @@ mod tests {
         assert_eq!(kind_of(b"{\"log\": {\"version\": \"1.2\"}}"), Some(InputKind::Har));
         assert_eq!(kind_of(b"\xEF\xBB\xBF{\r\n  \"log\" :\r\n {"), Some(InputKind::Har));
         assert_eq!(kind_of(b"{\"log\":\"container line\",\"stream\":\"stdout\"}\n"), Some(InputKind::Text));
+        assert_eq!(kind_of(b"PAR1\x15\x04\x15"), Some(InputKind::ParquetRecords));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `dupcall exchanges INPUT... [-o FILE] [--format csv|jsonl]`: every HTTP exchange as CSV,
-//! or as `dupcall-exchange/1` records (JSON lines) that `dupcall analyze` reads back.
+//! `dupcall exchanges INPUT... [-o FILE] [--format csv|jsonl|parquet]`: every HTTP exchange
+//! as CSV, or as `dupcall-exchange/1` records (JSON lines or Parquet) that `dupcall analyze`
+//! reads back.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -7,7 +8,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use dupcall::analysis::{ExchangeStream, ReadOptions};
+use dupcall::har::parquet_records::ParquetWriter;
 use dupcall::har::records::write_record;
+use dupcall::redact::Redactor;
 use dupcall::report::exchanges::ExchangeCsv;
 
 use super::EXIT_INPUT;
@@ -23,9 +26,10 @@ pub struct Args {
     /// Write the CSV here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<String>,
-    /// `csv` (a row per exchange, sizes only) or `jsonl` (`dupcall-exchange/1` records with
-    /// redacted heads and bodies, for `dupcall analyze`; docs/har.md).
-    #[arg(long, value_name = "FORMAT", default_value = "csv", value_parser = ["csv", "jsonl"])]
+    /// `csv` (a row per exchange, sizes only), `jsonl` or `parquet` (`dupcall-exchange/1`
+    /// records with redacted heads and bodies, for `dupcall analyze`, DuckDB or Spark;
+    /// docs/har.md, docs/scale.md).
+    #[arg(long, value_name = "FORMAT", default_value = "csv", value_parser = ["csv", "jsonl", "parquet"])]
     format: String,
     #[command(flatten)]
     limits: LimitArgs,
@@ -37,11 +41,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let started = Instant::now();
-    let out: Box<dyn Write> = match &args.output {
+    let out: Box<dyn Write + Send> = match &args.output {
         Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {p}"))?)),
-        None => Box::new(BufWriter::new(io::stdout().lock())),
+        None => Box::new(BufWriter::new(io::stdout())),
     };
-    if args.format == "jsonl" {
+    if args.format != "csv" {
         return records(args, out);
     }
     let redactor = args.out.redactor(&[]);
@@ -93,9 +97,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     Ok(if failed { EXIT_INPUT } else { 0 })
 }
 
-/// `--format jsonl`: every exchange as a record, bodies kept (redacted) for the call key.
-fn records(args: Args, out: Box<dyn Write>) -> anyhow::Result<u8> {
-    let mut out = out;
+/// `--format jsonl|parquet`: every exchange as a record, bodies kept (redacted) for the call
+/// key.
+fn records(args: Args, out: Box<dyn Write + Send>) -> anyhow::Result<u8> {
     // Every built-in profile's secret field names: the records do not know the profile
     // they will be analysed with.
     let extra: Vec<String> =
@@ -109,12 +113,13 @@ fn records(args: Args, out: Box<dyn Write>) -> anyhow::Result<u8> {
         keys: args.keys.material(args.out.quiet)?,
     };
     let mut stream = ExchangeStream::open(&args.inputs, &read);
+    let mut sink = Sink::new(&args.format, out)?;
     let mut n = 0u64;
     for ex in stream.by_ref() {
-        write_record(&mut out, &ex, &redactor).context("writing the records")?;
+        sink.write(&ex, &redactor).context("writing the records")?;
         n += 1;
     }
-    out.flush().context("writing the records")?;
+    sink.finish().context("writing the records")?;
     let stream = stream.finish();
     for e in stream.inputs.iter().filter_map(|i| i.error.as_ref()) {
         eprintln!("dupcall: {e}");
@@ -123,4 +128,37 @@ fn records(args: Args, out: Box<dyn Write>) -> anyhow::Result<u8> {
         eprintln!("dupcall: {n} exchange records");
     }
     Ok(if stream.input_failed { EXIT_INPUT } else { 0 })
+}
+
+/// Where records go: JSON lines or Parquet.
+enum Sink {
+    Jsonl(Box<dyn Write + Send>),
+    Parquet(Box<ParquetWriter<Box<dyn Write + Send>>>),
+}
+
+impl Sink {
+    fn new(format: &str, out: Box<dyn Write + Send>) -> anyhow::Result<Sink> {
+        Ok(match format {
+            "parquet" => Sink::Parquet(Box::new(ParquetWriter::new(out)?)),
+            _ => Sink::Jsonl(out),
+        })
+    }
+
+    fn write(&mut self, ex: &dupcall::exchange::Exchange, r: &Redactor) -> anyhow::Result<()> {
+        match self {
+            Sink::Jsonl(out) => write_record(out, ex, r)?,
+            Sink::Parquet(w) => w.write(ex, r)?,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Sink::Jsonl(mut out) => out.flush()?,
+            Sink::Parquet(w) => {
+                w.finish()?;
+            }
+        }
+        Ok(())
+    }
 }

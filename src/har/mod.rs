@@ -14,6 +14,7 @@
 
 pub mod entry;
 pub mod model;
+pub mod parquet_records;
 pub mod records;
 
 use std::collections::{BinaryHeap, HashMap};

@@ -30,39 +30,39 @@ pub const VERSION: &str = "dupcall-exchange/1";
 pub const MAX_LINE: usize = 16 << 20;
 
 #[derive(Serialize, Deserialize)]
-struct Rec {
-    record: String,
+pub(crate) struct Rec {
+    pub(crate) record: String,
     /// Input index in the exporting run (exchanges of several inputs in one file).
-    input: u32,
-    conn: u64,
-    client: SocketAddr,
-    server: SocketAddr,
-    flags: u16,
+    pub(crate) input: u32,
+    pub(crate) conn: u64,
+    pub(crate) client: SocketAddr,
+    pub(crate) server: SocketAddr,
+    pub(crate) flags: u16,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    interim: Vec<u16>,
+    pub(crate) interim: Vec<u16>,
     #[serde(default)]
-    wire: RecWire,
+    pub(crate) wire: RecWire,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    logged: Option<RecLogged>,
-    request: Option<RecMsg>,
-    response: Option<RecMsg>,
+    pub(crate) logged: Option<RecLogged>,
+    pub(crate) request: Option<RecMsg>,
+    pub(crate) response: Option<RecMsg>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
-struct RecWire {
-    nth: u32,
-    client_closed: Option<(i64, bool)>,
-    server_closed: Option<(i64, bool)>,
-    capture_ended: bool,
+pub(crate) struct RecWire {
+    pub(crate) nth: u32,
+    pub(crate) client_closed: Option<(i64, bool)>,
+    pub(crate) server_closed: Option<(i64, bool)>,
+    pub(crate) capture_ended: bool,
     /// TLS version of a decrypted connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    tls: Option<u16>,
+    pub(crate) tls: Option<u16>,
     /// HTTP/2 stream id (0: not HTTP/2).
     #[serde(default, skip_serializing_if = "is_zero")]
-    h2_stream: u32,
+    pub(crate) h2_stream: u32,
     /// HTTP/2 refusal: (time, the GOAWAY's last stream id; `None` for RST_STREAM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    refused: Option<(i64, Option<u32>)>,
+    pub(crate) refused: Option<(i64, Option<u32>)>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -84,44 +84,44 @@ fn refused_in(r: Option<(i64, Option<u32>)>) -> Option<Refused> {
 }
 
 #[derive(Serialize, Deserialize, Default)]
-struct RecLogged {
-    body: bool,
-    request_length: Option<u64>,
-    connection: Option<u64>,
-    connection_requests: Option<u32>,
-    upstream_addr: Option<String>,
-    upstream_status: Option<String>,
-    client_aborted: bool,
-    producer: Option<String>,
-    initiator: Option<u64>,
+pub(crate) struct RecLogged {
+    pub(crate) body: bool,
+    pub(crate) request_length: Option<u64>,
+    pub(crate) connection: Option<u64>,
+    pub(crate) connection_requests: Option<u32>,
+    pub(crate) upstream_addr: Option<String>,
+    pub(crate) upstream_status: Option<String>,
+    pub(crate) client_aborted: bool,
+    pub(crate) producer: Option<String>,
+    pub(crate) initiator: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct RecMsg {
+pub(crate) struct RecMsg {
     /// RFC 3339, for people; `ts` decides.
-    time: String,
-    ts: i64,
-    end_ts: i64,
-    origin: (char, u64),
-    end_origin: (char, u64),
+    pub(crate) time: String,
+    pub(crate) ts: i64,
+    pub(crate) end_ts: i64,
+    pub(crate) origin: (char, u64),
+    pub(crate) end_origin: (char, u64),
     /// `METHOD` (requests) or the status (responses).
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    method: String,
+    pub(crate) method: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    uri: String,
+    pub(crate) uri: String,
     #[serde(default)]
-    status: u16,
-    version: u8,
-    headers: Vec<(String, String)>,
+    pub(crate) status: u16,
+    pub(crate) version: u8,
+    pub(crate) headers: Vec<(String, String)>,
     /// The body decoded and redacted, as text.
-    body: String,
+    pub(crate) body: String,
     /// Body bytes seen (before redaction).
-    len: u64,
-    missing: u64,
-    capped: bool,
+    pub(crate) len: u64,
+    pub(crate) missing: u64,
+    pub(crate) capped: bool,
 }
 
-fn origin_code(o: Origin) -> (char, u64) {
+pub(crate) fn origin_code(o: Origin) -> (char, u64) {
     match o {
         Origin::Frame(n) => ('f', n),
         Origin::Line(n) => ('l', n),
@@ -129,7 +129,7 @@ fn origin_code(o: Origin) -> (char, u64) {
     }
 }
 
-fn origin_of((c, n): (char, u64)) -> Origin {
+pub(crate) fn origin_of((c, n): (char, u64)) -> Origin {
     match c {
         'l' => Origin::Line(n),
         'e' => Origin::Entry(n),
@@ -183,8 +183,15 @@ fn rec_msg(m: &Message, request: bool, r: &Redactor) -> RecMsg {
 
 /// Writes `ex` as one record line.
 pub fn write_record<W: Write>(out: &mut W, ex: &Exchange, r: &Redactor) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, &to_rec(ex, r))?;
+    out.write_all(b"\n")
+}
+
+/// `ex` as a record, every secret redacted: what both the JSON lines and the Parquet
+/// columns (`super::parquet_records`) hold.
+pub(crate) fn to_rec(ex: &Exchange, r: &Redactor) -> Rec {
     let close = |c: Option<Close>| c.map(|c| (c.at.0, c.rst));
-    let rec = Rec {
+    Rec {
         record: VERSION.to_string(),
         input: ex.input,
         conn: ex.conn,
@@ -214,9 +221,7 @@ pub fn write_record<W: Write>(out: &mut W, ex: &Exchange, r: &Redactor) -> std::
         }),
         request: ex.request.as_ref().map(|m| rec_msg(m, true, r)),
         response: ex.response.as_ref().map(|m| rec_msg(m, false, r)),
-    };
-    serde_json::to_writer(&mut *out, &rec)?;
-    out.write_all(b"\n")
+    }
 }
 
 fn message(m: RecMsg, request: bool) -> Message {
@@ -237,7 +242,8 @@ fn message(m: RecMsg, request: bool) -> Message {
     }
 }
 
-fn exchange(rec: Rec, input: InputId) -> Exchange {
+/// The exchange a record holds, as input `input`.
+pub(crate) fn exchange(rec: Rec, input: InputId) -> Exchange {
     let close = |c: Option<(i64, bool)>| c.map(|(at, rst)| Close { at: Timestamp(at), rst });
     Exchange {
         input,
@@ -280,6 +286,15 @@ pub enum RecordError {
     /// Reading failed.
     #[error("read error: {0}")]
     Io(#[from] std::io::Error),
+    /// A Parquet file that cannot be read or written (not Parquet, cut short, corrupt).
+    #[error("Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Parquet columns of the wrong shape.
+    #[error("Parquet columns: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// Parquet that is not `dupcall-exchange/1` records.
+    #[error("not {VERSION} records: {0}")]
+    NotRecords(String),
 }
 
 /// What a records file held.
@@ -293,6 +308,14 @@ pub struct RecordSummary {
     pub first: Option<Timestamp>,
     /// Latest request time.
     pub last: Option<Timestamp>,
+}
+
+impl RecordSummary {
+    /// Counts `t`, a request time read, into first and last.
+    pub(crate) fn saw(&mut self, t: Timestamp) {
+        self.first = Some(self.first.map_or(t, |f| f.min(t)));
+        self.last = Some(self.last.map_or(t, |l| l.max(t)));
+    }
 }
 
 /// Reads record lines, emitting exchanges in file order (records are written in time order).
@@ -332,9 +355,7 @@ pub fn read_records<R: BufRead>(
         match serde_json::from_slice::<Rec>(&buf) {
             Ok(rec) if rec.record == VERSION => {
                 let ex = exchange(rec, input);
-                let t = ex.time();
-                s.first = Some(s.first.map_or(t, |f| f.min(t)));
-                s.last = Some(s.last.map_or(t, |l| l.max(t)));
+                s.saw(ex.time());
                 emit(ex);
             }
             Ok(rec) => {

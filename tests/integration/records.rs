@@ -1,7 +1,10 @@
-//! Exchange records (`dupcall exchanges --format jsonl`, `dupcall-exchange/1`) read back by
-//! `dupcall analyze`: for every bundled sample, `analyze CAPTURE` and `analyze RECORDS` give
-//! identical rows (all columns but `source`, which names the file), also when the records
-//! are split over two files that `analyze` merges by time.
+//! Exchange records (`dupcall exchanges --format jsonl|parquet`, `dupcall-exchange/1`) read
+//! back by `dupcall analyze`: for every bundled sample, `analyze CAPTURE`, `analyze` of its
+//! JSON-lines records and of its Parquet records give identical rows (all columns but
+//! `source`, which names the file), also when the records are split over two files (one of
+//! each kind) that `analyze` merges by time. And DuckDB (the `duckdb` package from PyPI in
+//! .ci/py) counts a sample's repeats from the Parquet records with docs/scale.md's query,
+//! as many as dupcall labels.
 
 use crate::common;
 use std::path::Path;
@@ -17,11 +20,15 @@ fn analyze(input: &[&str]) -> Vec<common::Row> {
 }
 
 fn export(input: &str, to: &Path) -> String {
+    export_as("jsonl", input, to);
+    std::fs::read_to_string(to).unwrap()
+}
+
+fn export_as(format: &str, input: &str, to: &Path) {
     let to_s = to.to_string_lossy().into_owned();
     let out =
-        common::dupcall(&["exchanges", "--format", "jsonl", "--fingerprint-key", KEY, input, "-o", &to_s]);
+        common::dupcall(&["exchanges", "--format", format, "--fingerprint-key", KEY, input, "-o", &to_s]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    std::fs::read_to_string(to).unwrap()
 }
 
 #[test]
@@ -36,6 +43,14 @@ fn every_sample_labels_the_same_from_its_records() {
         let direct = analyze(&[s]);
         assert!(!direct.is_empty(), "{s}");
         assert_eq!(analyze(&[&jsonl.to_string_lossy()]), direct, "{s}: rows from the records differ");
+        let parquet = dir.path().join("x.parquet");
+        export_as("parquet", s, &parquet);
+        assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"), "{s}");
+        assert_eq!(
+            analyze(&[&parquet.to_string_lossy()]),
+            direct,
+            "{s}: rows from the Parquet records differ"
+        );
         // The records split over two files (alternate lines): merged by time, the same rows.
         let (mut a, mut b) = (String::new(), String::new());
         for (i, l) in text.lines().enumerate() {
@@ -49,6 +64,11 @@ fn every_sample_labels_the_same_from_its_records() {
         if text.lines().count() >= 2 {
             let merged = analyze(&[&pa.to_string_lossy(), &pb.to_string_lossy()]);
             assert_eq!(merged, direct, "{s}: rows from two record files differ");
+            // One half as JSON lines, the other re-exported from its JSON lines as Parquet.
+            let pq = dir.path().join("b.parquet");
+            export_as("parquet", &pb.to_string_lossy(), &pq);
+            let merged = analyze(&[&pa.to_string_lossy(), &pq.to_string_lossy()]);
+            assert_eq!(merged, direct, "{s}: rows from a JSON-lines and a Parquet half differ");
         }
     }
 }
