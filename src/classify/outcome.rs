@@ -63,7 +63,7 @@ impl Classifier<'_> {
             || code_rejects
         {
             Outcome::Rejected
-        } else if let Some(grpc) = failed_grpc_status(h, status) {
+        } else if let Some(grpc) = failed_grpc_status(ex, h, status) {
             // gRPC answers HTTP 200 and puts the verdict in `grpc-status`: a status the
             // client's retry policy re-sends on (UNAVAILABLE by default) is a retryable
             // error, like a 503; any other non-OK status is the server's final answer.
@@ -168,11 +168,12 @@ pub(super) fn marker_ok(m: &Marker, p: &Profile) -> bool {
     }
 }
 
-/// A gRPC response's non-OK `grpc-status` (from the trailers or a Trailers-Only head), on
-/// an HTTP 200 response; `None` for OK, for non-gRPC responses and for HTTP errors.
-fn failed_grpc_status(resp: &Head, status: u16) -> Option<u32> {
+/// A gRPC response's non-OK `grpc-status` ([`crate::h2::grpc::status`]: the trailers or a
+/// Trailers-Only head), on an HTTP 200 response; `None` for OK, for non-gRPC responses and
+/// for HTTP errors.
+fn failed_grpc_status(ex: &Exchange, resp: &Head, status: u16) -> Option<u32> {
     if status != 200 || !crate::h2::grpc::is_grpc(resp) {
         return None;
     }
-    resp.header_str("grpc-status")?.trim().parse().ok().filter(|&s| s != 0)
+    crate::h2::grpc::status(ex).filter(|&s| s != 0)
 }

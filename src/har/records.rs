@@ -287,7 +287,7 @@ pub enum RecordError {
     #[error("read error: {0}")]
     Io(#[from] std::io::Error),
     /// A Parquet file that cannot be read or written (not Parquet, cut short, corrupt).
-    #[error("Parquet: {0}")]
+    #[error("{0}")]
     Parquet(#[from] parquet::errors::ParquetError),
     /// Parquet columns of the wrong shape.
     #[error("Parquet columns: {0}")]
