@@ -209,80 +209,14 @@ pub(crate) fn apply_value<'a>(
         return Ok(());
     }
     match kind {
-        Kind::RemoteAddr => {
-            if rec.remote_addr.is_none() {
-                rec.remote_addr = parse_ip_lenient(&v);
-            }
-        }
-        Kind::RemoteSocket => {
-            let (ip, port) = parse_socket_lenient(&v);
-            if rec.remote_addr.is_none() {
-                rec.remote_addr = ip;
-            }
-            if rec.remote_port.is_none() {
-                rec.remote_port = port;
-            }
-        }
-        Kind::RemotePort => {
-            if rec.remote_port.is_none() {
-                rec.remote_port = v.trim().parse().ok();
-            }
-        }
-        Kind::ServerAddr => {
-            if rec.server_addr.is_none() {
-                rec.server_addr = Some(v.into_owned());
-            }
-        }
-        Kind::ServerSocket => {
-            let (ip, port) = parse_socket_lenient(&v);
-            if rec.server_addr.is_none() {
-                rec.server_addr = Some(match ip {
-                    Some(ip) if port.is_some() => ip.to_string(),
-                    _ => v.into_owned(),
-                });
-            }
-            if rec.server_port.is_none() {
-                rec.server_port = port;
-            }
-        }
-        Kind::ServerPort => {
-            if rec.server_port.is_none() {
-                rec.server_port = v.trim().parse().ok();
-            }
-        }
-        Kind::Host => {
-            if rec.host.is_none() {
-                rec.host = Some(v.into_owned());
-            }
-        }
-        Kind::Time(form, is) => match form {
-            TimeForm::Clf => st.note_time_res(parse_clf(&v).ok_or_else(|| bad("not a CLF time"))?, *is, true),
-            TimeForm::Iso => {
-                st.note_time_text(parse_iso(&v).ok_or_else(|| bad("not an ISO 8601 time"))?, *is, &v)
-            }
-            TimeForm::Any => st.note_time_text(parse_any_time(&v).ok_or_else(|| bad("not a time"))?, *is, &v),
-            TimeForm::Epoch(u) => {
-                let ns = parse_decimal(&v, *u)
-                    .or_else(|| parse_epoch_auto(&v))
-                    .ok_or_else(|| bad("not an epoch time"))?;
-                let whole = *u == Unit::Seconds && !v.contains('.') && ns.rem_euclid(SEC) == 0;
-                st.note_time_res(ns, *is, whole)
-            }
-            TimeForm::Strftime(fmt) => {
-                let (p, _) = st.parsed.get_or_insert_with(|| (Parsed::new(), *is));
-                if !strftime_into(p, &v, fmt) {
-                    return Err(bad("does not match its time pattern"));
-                }
-            }
-            TimeForm::FracMillis | TimeForm::FracMicros => {
-                let unit = if *form == TimeForm::FracMillis { Unit::Millis } else { Unit::Micros };
-                if v.len() > 6 {
-                    return Err(bad("not a fraction of a second"));
-                }
-                let ns = parse_decimal(&v, unit).ok_or_else(|| bad("not a fraction of a second"))?;
-                st.frac_nanos = u32::try_from(ns).ok().filter(|&n| n < 1_000_000_000);
-            }
-        },
+        Kind::RemoteAddr
+        | Kind::RemoteSocket
+        | Kind::RemotePort
+        | Kind::ServerAddr
+        | Kind::ServerSocket
+        | Kind::ServerPort
+        | Kind::Host => apply_endpoint(kind, v, rec),
+        Kind::Time(form, is) => apply_time(form, *is, &v, st).map_err(bad)?,
         Kind::RequestLine => st.request_line = Some(v),
         Kind::Method => st.method = Some(v),
         Kind::Uri => st.uri = Some(v),
@@ -334,6 +268,70 @@ pub(crate) fn apply_value<'a>(
         }
         Kind::EdgeResult => rec.client_aborted |= v.trim() == "ClientCommError",
         Kind::Skip => {}
+    }
+    Ok(())
+}
+
+/// A client or server endpoint field, or the host: the first value logged wins.
+#[inline]
+fn apply_endpoint(kind: &Kind, v: Cow<'_, str>, rec: &mut LogRecord) {
+    match kind {
+        Kind::RemoteAddr if rec.remote_addr.is_none() => rec.remote_addr = parse_ip_lenient(&v),
+        Kind::RemoteSocket => {
+            let (ip, port) = parse_socket_lenient(&v);
+            if rec.remote_addr.is_none() {
+                rec.remote_addr = ip;
+            }
+            if rec.remote_port.is_none() {
+                rec.remote_port = port;
+            }
+        }
+        Kind::RemotePort if rec.remote_port.is_none() => rec.remote_port = v.trim().parse().ok(),
+        Kind::ServerAddr if rec.server_addr.is_none() => rec.server_addr = Some(v.into_owned()),
+        Kind::ServerSocket => {
+            let (ip, port) = parse_socket_lenient(&v);
+            if rec.server_addr.is_none() {
+                rec.server_addr = Some(match ip {
+                    Some(ip) if port.is_some() => ip.to_string(),
+                    _ => v.into_owned(),
+                });
+            }
+            if rec.server_port.is_none() {
+                rec.server_port = port;
+            }
+        }
+        Kind::ServerPort if rec.server_port.is_none() => rec.server_port = v.trim().parse().ok(),
+        Kind::Host if rec.host.is_none() => rec.host = Some(v.into_owned()),
+        _ => {}
+    }
+}
+
+/// A time field into the pending state; the error says what the value is not.
+#[inline]
+fn apply_time(form: &TimeForm, is: TimeIs, v: &str, st: &mut Pending<'_>) -> Result<(), &'static str> {
+    match form {
+        TimeForm::Clf => st.note_time_res(parse_clf(v).ok_or("not a CLF time")?, is, true),
+        TimeForm::Iso => st.note_time_text(parse_iso(v).ok_or("not an ISO 8601 time")?, is, v),
+        TimeForm::Any => st.note_time_text(parse_any_time(v).ok_or("not a time")?, is, v),
+        TimeForm::Epoch(u) => {
+            let ns = parse_decimal(v, *u).or_else(|| parse_epoch_auto(v)).ok_or("not an epoch time")?;
+            let whole = *u == Unit::Seconds && !v.contains('.') && ns.rem_euclid(SEC) == 0;
+            st.note_time_res(ns, is, whole)
+        }
+        TimeForm::Strftime(fmt) => {
+            let (p, _) = st.parsed.get_or_insert_with(|| (Parsed::new(), is));
+            if !strftime_into(p, v, fmt) {
+                return Err("does not match its time pattern");
+            }
+        }
+        TimeForm::FracMillis | TimeForm::FracMicros => {
+            let unit = if *form == TimeForm::FracMillis { Unit::Millis } else { Unit::Micros };
+            if v.len() > 6 {
+                return Err("not a fraction of a second");
+            }
+            let ns = parse_decimal(v, unit).ok_or("not a fraction of a second")?;
+            st.frac_nanos = u32::try_from(ns).ok().filter(|&n| n < 1_000_000_000);
+        }
     }
     Ok(())
 }

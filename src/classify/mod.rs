@@ -346,55 +346,14 @@ impl<'r> Classifier<'r> {
 
         let credential = self.credential(head);
         let mut app = self.app_of_request(head, &req_fields, credential.as_deref());
-        let mut issued_token = None;
-        if kind == CallKind::Auth {
-            // The app the auth request names (OAuth2 `client_id`): the token it issues is
-            // bound to it when the response names none, so the calls that carry the token
-            // get the same caller as the auth call (docs/labels.md, caller).
-            let named: Option<String> = self.profile.auth.request_app.iter().find_map(|f| req_fields.get(f));
-            if let Some(json) = &resp_json {
-                let issued = self.profile.auth.token.as_deref().and_then(|p| json.pointer(p));
-                let issued = issued.as_ref().and_then(Value::as_str);
-                let bound_app =
-                    self.profile.auth.app.iter().find_map(|p| json.pointer(p).as_ref().and_then(scalar));
-                if let Some(t) = issued {
-                    let fp = self.fingerprint(t.as_bytes());
-                    if let Some(a) = bound_app.clone().or_else(|| app.clone()).or_else(|| named.clone()) {
-                        if self.token_apps.len() >= MAX_BINDINGS {
-                            self.token_apps.clear();
-                        }
-                        self.token_apps.insert(binding_key(&fp), a.into());
-                    }
-                    issued_token = Some(fp);
-                }
-                if app.is_none() {
-                    app = bound_app;
-                }
-            }
-            if app.is_none() {
-                app = named;
-            }
-        }
+        let issued_token = if kind == CallKind::Auth {
+            self.bind_issued_token(&req_fields, resp_json.as_ref(), &mut app)
+        } else {
+            None
+        };
 
         let from_log = matches!(req.origin, Origin::Line(_));
-        // A HAR has no client address: its producer (browser, mitmproxy) stands in for it.
-        let producer = ex
-            .logged
-            .as_ref()
-            .and_then(|l| l.producer.as_deref())
-            .filter(|_| ex.client.ip().is_unspecified());
-        let host = match head.header_str("user-agent").filter(|ua| from_log && !ua.is_empty()) {
-            // Logs have no connections: the user agent tells processes on one host apart.
-            Some(ua) => format!("{} ({})", ex.client.ip(), shorten(&self.redactor.text(ua), 60)),
-            None if producer.is_some() => {
-                format!("har:{}", shorten(&self.redactor.text(producer.unwrap_or("")), 40))
-            }
-            None => {
-                let mut h = String::with_capacity(16);
-                write_ip(&mut h, ex.client.ip());
-                h
-            }
-        };
+        let host = self.host_of(ex, head, from_log);
         let caller = match (&app, self.mode) {
             (Some(a), CallerMode::AppAndHost) => ["app:", a, "@", &host].concat(),
             (Some(a), CallerMode::App) => ["app:", a].concat(),
@@ -451,6 +410,67 @@ impl<'r> Classifier<'r> {
             client_aborted: ex.logged.as_ref().is_some_and(|l| l.client_aborted),
             retry_after: resp.is_some_and(|r| r.head.header("retry-after").is_some()),
         })
+    }
+
+    /// An auth call: the token its response issues (fingerprinted) bound to its app, and
+    /// `app` filled in from the response or the request when the credential named none.
+    fn bind_issued_token(
+        &mut self,
+        req_fields: &Fields,
+        resp_json: Option<&Json>,
+        app: &mut Option<String>,
+    ) -> Option<String> {
+        let mut token = None;
+        // The app the auth request names (OAuth2 `client_id`): the token it issues is
+        // bound to it when the response names none, so the calls that carry the token
+        // get the same caller as the auth call (docs/labels.md, caller).
+        let named: Option<String> = self.profile.auth.request_app.iter().find_map(|f| req_fields.get(f));
+        if let Some(json) = resp_json {
+            let issued = self.profile.auth.token.as_deref().and_then(|p| json.pointer(p));
+            let issued = issued.as_ref().and_then(Value::as_str);
+            let bound_app =
+                self.profile.auth.app.iter().find_map(|p| json.pointer(p).as_ref().and_then(scalar));
+            if let Some(t) = issued {
+                let fp = self.fingerprint(t.as_bytes());
+                if let Some(a) = bound_app.clone().or_else(|| app.clone()).or_else(|| named.clone()) {
+                    if self.token_apps.len() >= MAX_BINDINGS {
+                        self.token_apps.clear();
+                    }
+                    self.token_apps.insert(binding_key(&fp), a.into());
+                }
+                token = Some(fp);
+            }
+            if app.is_none() {
+                *app = bound_app;
+            }
+        }
+        if app.is_none() {
+            *app = named;
+        }
+        token
+    }
+
+    /// The host part of a caller: the client address, with the user agent for a log line
+    /// (no connections there), or a HAR's producer.
+    fn host_of(&self, ex: &Exchange, head: &Head, from_log: bool) -> String {
+        // A HAR has no client address: its producer (browser, mitmproxy) stands in for it.
+        let producer = ex
+            .logged
+            .as_ref()
+            .and_then(|l| l.producer.as_deref())
+            .filter(|_| ex.client.ip().is_unspecified());
+        match head.header_str("user-agent").filter(|ua| from_log && !ua.is_empty()) {
+            // Logs have no connections: the user agent tells processes on one host apart.
+            Some(ua) => format!("{} ({})", ex.client.ip(), shorten(&self.redactor.text(ua), 60)),
+            None if producer.is_some() => {
+                format!("har:{}", shorten(&self.redactor.text(producer.unwrap_or("")), 40))
+            }
+            None => {
+                let mut h = String::with_capacity(16);
+                write_ip(&mut h, ex.client.ip());
+                h
+            }
+        }
     }
 
     fn kind(&mut self, method: &str, path: &str) -> CallKind {

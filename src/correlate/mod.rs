@@ -224,6 +224,7 @@ impl Correlator {
         }
         let id = self.next_id;
         self.next_id += 1;
+        let at = At { id, seq, horizon, prev_by_caller, prev_by_host };
         // Auth calls of the host without an app identity, for an app caller's refresh.
         // For a caller known by its host only: the auth calls of the host's apps.
         let by_host = if call.app.is_some() { &self.host_auths } else { &self.app_auths_by_host };
@@ -234,20 +235,34 @@ impl Correlator {
             _ => Vec::new(),
         };
         if call.kind == CallKind::Auth {
-            let auth = AuthCall {
-                id,
-                seq,
-                prev_seq: if call.app.is_none() { prev_by_host } else { prev_by_caller },
-                by_host: call.app.is_none(),
-                time: call.time,
-                resp_time: call.resp_time.unwrap_or(call.time),
-                issued: call.issued_token.as_deref().map(credential_hash),
-            };
-            let by_host = if call.app.is_none() { &mut self.host_auths } else { &mut self.app_auths_by_host };
-            self.auth_keys_dropped += remember_auth(by_host, &call.host, auth, horizon);
-            self.auth_keys_dropped += remember_auth(&mut self.callers, &call.caller, auth, horizon);
+            self.remember_auth_call(&call, &at);
         }
-        // Forget what left the window, and the oldest beyond the memory cap.
+        self.forget(horizon);
+        Some(match call.kind {
+            CallKind::Auth => auth_row(id, call),
+            CallKind::Read => simple_row(id, call, Label::Read, "A read: no side effect.".to_string()),
+            CallKind::Mutation => self.mutation(call, &at, &host_auths),
+        })
+    }
+
+    /// Remembers an auth call under its host or its app, and under its caller.
+    fn remember_auth_call(&mut self, call: &Call, at: &At) {
+        let auth = AuthCall {
+            id: at.id,
+            seq: at.seq,
+            prev_seq: if call.app.is_none() { at.prev_by_host } else { at.prev_by_caller },
+            by_host: call.app.is_none(),
+            time: call.time,
+            resp_time: call.resp_time.unwrap_or(call.time),
+            issued: call.issued_token.as_deref().map(credential_hash),
+        };
+        let by_host = if call.app.is_none() { &mut self.host_auths } else { &mut self.app_auths_by_host };
+        self.auth_keys_dropped += remember_auth(by_host, &call.host, auth, at.horizon);
+        self.auth_keys_dropped += remember_auth(&mut self.callers, &call.caller, auth, at.horizon);
+    }
+
+    /// Forgets what left the window, and the oldest beyond the memory cap.
+    fn forget(&mut self, horizon: i64) {
         while let Some(oldest) = self.slots.front() {
             let over = self.slots.len() > MAX_REMEMBERED;
             if oldest.prior.time.0 >= horizon && !over {
@@ -264,143 +279,177 @@ impl Correlator {
         while self.uncertain.front().is_some_and(|u| u.time.0 < horizon) {
             self.uncertain.pop_front();
         }
+    }
 
-        let row = match call.kind {
-            CallKind::Auth => {
-                let evidence = match (&call.issued_token, call.outcome) {
-                    (Some(t), _) => format!("Auth call by {}; it issued token {t}.", call.caller),
-                    (None, o) if o.executed() => format!("Auth call by {}.", call.caller),
-                    (None, o) => format!("Auth call by {}; outcome {}.", call.caller, o.name()),
-                };
-                simple_row(id, call, Label::Auth, evidence)
-            }
-            CallKind::Read => simple_row(id, call, Label::Read, "A read: no side effect.".to_string()),
-            CallKind::Mutation => {
-                let route = self.route(&call);
-                let prior_key = slot_key(&call.caller, call.key);
-                let host_key = slot_key(&call.host, call.key).rotate_left(7);
-                let at = |pos: &u64| self.slots.get(usize::try_from(pos.checked_sub(self.front)?).ok()?);
-                let prior = self
-                    .index
-                    .get(&prior_key)
-                    .and_then(at)
-                    .map(|s| &s.prior)
-                    .or_else(|| {
-                        // No P by this caller: the same host's P, when one side's app
-                        // identity is unknown (a token whose auth call was lost).
-                        let p = &self.host_index.get(&host_key).and_then(at)?.prior;
-                        (!p.app_known() || call.app.is_none()).then_some(p)
-                    })
-                    .filter(|p| p.time.0 >= horizon);
-                let incomplete = key_incomplete(&call);
-                // An earlier call with the same method and path whose request lost bytes may
-                // be this very call: its key could not be compared.
-                let maybe = self
-                    .uncertain
-                    .iter()
-                    .rev()
-                    .find(|u| u.host == call.host && u.method == call.method && u.path == call.path)
-                    .cloned();
-                // ... unless an identical call came after it.
-                let maybe = maybe.filter(|u| prior.as_ref().is_none_or(|p| p.id < u.id));
-                let row = match (prior, maybe) {
-                    (_, Some(u)) => Row {
-                        id,
-                        gap_ms: Some(call.time.millis_since(u.time)),
-                        label: Label::Ambiguous,
-                        repeat_of: Some(u.id),
-                        refresh_id: None,
-                        double_execution: Some(DoubleExecution::Unknown),
-                        confidence: Confidence::Inferred,
-                        evidence: format!(
-                            "May repeat #{}, the same {} {} whose request lost bytes in a capture gap: its call key could not be compared.",
-                            u.id, call.method, call.path
-                        ),
-                        cause: Some(Cause::Unknown),
-                        rule: Some("request-lost-bytes"),
-                        call,
-                    },
-                    (None, None) => {
-                        let w = crate::profile::duration_text::format(self.settings.window);
-                        let mut row = simple_row(
-                            id,
-                            call,
-                            Label::Original,
-                            format!("No earlier identical call by this caller within {w}."),
-                        );
-                        if incomplete {
-                            row.confidence = Confidence::Inferred;
-                            row.evidence = format!(
-                                "No earlier identical call by this caller within {w}, as far as can be told: this request lost bytes in a capture gap, so its call key is incomplete."
-                            );
-                        }
-                        row
-                    }
-                    (Some(p), None) => {
-                        let mut auths: Vec<&AuthCall> =
-                            (self.callers.get(call.caller.as_str()).into_iter().flatten())
-                                .filter(|a| a.time.0 >= horizon)
-                                .chain(&host_auths)
-                                .collect();
-                        auths.sort_by_key(|a| a.seq);
-                        let between = rules::Between {
-                            auths: &auths,
-                            m_prev_by_caller: prev_by_caller,
-                            m_prev_by_host: prev_by_host,
-                        };
-                        let d = rules::decide(&self.settings, p, &call, &between);
-                        Row {
-                            id,
-                            gap_ms: Some(call.time.millis_since(p.time)),
-                            call,
-                            label: d.label,
-                            repeat_of: Some(p.id),
-                            refresh_id: d.refresh,
-                            double_execution: Some(d.double),
-                            confidence: d.confidence,
-                            evidence: d.evidence,
-                            cause: Some(d.cause),
-                            rule: Some(d.rule),
-                        }
-                    }
-                };
-                let c = &row.call;
+    /// Labels a mutation against the latest identical one, then remembers it in its place.
+    fn mutation(&mut self, call: Call, at: &At, host_auths: &[AuthCall]) -> Row {
+        let route = self.route(&call);
+        let keys = Keys {
+            prior: slot_key(&call.caller, call.key),
+            host: slot_key(&call.host, call.key).rotate_left(7),
+        };
+        let incomplete = key_incomplete(&call);
+        let row = self.label_mutation(call, at, &keys, incomplete, host_auths);
+        self.remember_mutation(&row, at.seq, route, &keys, incomplete);
+        row
+    }
+
+    /// The row of a mutation: `original`, a repeat of a call whose request lost bytes, or the
+    /// decision table's label against the earlier identical call P.
+    fn label_mutation(
+        &self,
+        call: Call,
+        at: &At,
+        keys: &Keys,
+        incomplete: bool,
+        host_auths: &[AuthCall],
+    ) -> Row {
+        let horizon = at.horizon;
+        let slot = |pos: &u64| self.slots.get(usize::try_from(pos.checked_sub(self.front)?).ok()?);
+        let prior = self
+            .index
+            .get(&keys.prior)
+            .and_then(slot)
+            .map(|s| &s.prior)
+            .or_else(|| {
+                // No P by this caller: the same host's P, when one side's app
+                // identity is unknown (a token whose auth call was lost).
+                let p = &self.host_index.get(&keys.host).and_then(slot)?.prior;
+                (!p.app_known() || call.app.is_none()).then_some(p)
+            })
+            .filter(|p| p.time.0 >= horizon);
+        // An earlier call with the same method and path whose request lost bytes may
+        // be this very call: its key could not be compared.
+        let maybe = self
+            .uncertain
+            .iter()
+            .rev()
+            .find(|u| u.host == call.host && u.method == call.method && u.path == call.path)
+            // ... unless an identical call came after it.
+            .filter(|u| prior.as_ref().is_none_or(|p| p.id < u.id));
+        let id = at.id;
+        match (prior, maybe) {
+            (_, Some(u)) => Row {
+                id,
+                gap_ms: Some(call.time.millis_since(u.time)),
+                label: Label::Ambiguous,
+                repeat_of: Some(u.id),
+                refresh_id: None,
+                double_execution: Some(DoubleExecution::Unknown),
+                confidence: Confidence::Inferred,
+                evidence: format!(
+                    "May repeat #{}, the same {} {} whose request lost bytes in a capture gap: its call key could not be compared.",
+                    u.id, call.method, call.path
+                ),
+                cause: Some(Cause::Unknown),
+                rule: Some("request-lost-bytes"),
+                call,
+            },
+            (None, None) => {
+                let w = crate::profile::duration_text::format(self.settings.window);
+                let mut row = simple_row(
+                    id,
+                    call,
+                    Label::Original,
+                    format!("No earlier identical call by this caller within {w}."),
+                );
                 if incomplete {
-                    self.uncertain.push_back(Uncertain {
-                        id,
-                        time: c.time,
-                        host: c.host.clone(),
-                        method: c.method.clone(),
-                        path: c.path.clone(),
-                    });
-                    if self.uncertain.len() > MAX_UNCERTAIN {
-                        self.uncertain.pop_front();
-                    }
+                    row.confidence = Confidence::Inferred;
+                    row.evidence = format!(
+                        "No earlier identical call by this caller within {w}, as far as can be told: this request lost bytes in a capture gap, so its call key is incomplete."
+                    );
                 }
-                // This call is now the one remembered under its key.
-                let remembered = Prior::from_call(c, id, seq, route, self.settings.marker_value.as_deref());
-                if !self.index_sized && self.index.len() > MAX_REMEMBERED / 2 {
-                    // Keys come and go: hashbrown grows a table more than half full when its
-                    // deleted slots run out, so at the cap it ends twice the cap's size
-                    // anyway. Going there now makes the plateau the same on every long input.
-                    self.index.reserve(2 * MAX_REMEMBERED - self.index.len());
-                    self.index_sized = true;
-                }
-                self.index.insert(prior_key, self.front + self.slots.len() as u64);
-                if self.host_index.len() >= 2 * MAX_REMEMBERED {
-                    self.host_index.clear();
-                }
-                self.host_index.insert(host_key, self.front + self.slots.len() as u64);
-                if self.slots.len() == self.slots.capacity() && self.slots.len() > MAX_REMEMBERED / 2 {
-                    // The last growth: to the cap, not to twice the size.
-                    self.slots.reserve_exact(MAX_REMEMBERED + 1 - self.slots.len());
-                }
-                self.slots.push_back(Slot { key: prior_key, prior: remembered });
                 row
             }
-        };
-        Some(row)
+            (Some(p), None) => {
+                let mut auths: Vec<&AuthCall> =
+                    (self.callers.get(call.caller.as_str()).into_iter().flatten())
+                        .filter(|a| a.time.0 >= horizon)
+                        .chain(host_auths)
+                        .collect();
+                auths.sort_by_key(|a| a.seq);
+                let between = rules::Between {
+                    auths: &auths,
+                    m_prev_by_caller: at.prev_by_caller,
+                    m_prev_by_host: at.prev_by_host,
+                };
+                let d = rules::decide(&self.settings, p, &call, &between);
+                Row {
+                    id,
+                    gap_ms: Some(call.time.millis_since(p.time)),
+                    call,
+                    label: d.label,
+                    repeat_of: Some(p.id),
+                    refresh_id: d.refresh,
+                    double_execution: Some(d.double),
+                    confidence: d.confidence,
+                    evidence: d.evidence,
+                    cause: Some(d.cause),
+                    rule: Some(d.rule),
+                }
+            }
+        }
     }
+
+    /// Makes a labelled mutation the one remembered under its keys.
+    fn remember_mutation(&mut self, row: &Row, seq: u64, route: Rc<Route>, keys: &Keys, incomplete: bool) {
+        let c = &row.call;
+        if incomplete {
+            self.uncertain.push_back(Uncertain {
+                id: row.id,
+                time: c.time,
+                host: c.host.clone(),
+                method: c.method.clone(),
+                path: c.path.clone(),
+            });
+            if self.uncertain.len() > MAX_UNCERTAIN {
+                self.uncertain.pop_front();
+            }
+        }
+        let remembered = Prior::from_call(c, row.id, seq, route, self.settings.marker_value.as_deref());
+        if !self.index_sized && self.index.len() > MAX_REMEMBERED / 2 {
+            // Keys come and go: hashbrown grows a table more than half full when its
+            // deleted slots run out, so at the cap it ends twice the cap's size
+            // anyway. Going there now makes the plateau the same on every long input.
+            self.index.reserve(2 * MAX_REMEMBERED - self.index.len());
+            self.index_sized = true;
+        }
+        self.index.insert(keys.prior, self.front + self.slots.len() as u64);
+        if self.host_index.len() >= 2 * MAX_REMEMBERED {
+            self.host_index.clear();
+        }
+        self.host_index.insert(keys.host, self.front + self.slots.len() as u64);
+        if self.slots.len() == self.slots.capacity() && self.slots.len() > MAX_REMEMBERED / 2 {
+            // The last growth: to the cap, not to twice the size.
+            self.slots.reserve_exact(MAX_REMEMBERED + 1 - self.slots.len());
+        }
+        self.slots.push_back(Slot { key: keys.prior, prior: remembered });
+    }
+}
+
+/// Where a call stands in the input: its row id, its position, the window's start, and the
+/// positions of its caller's and its host's previous calls.
+struct At {
+    id: u64,
+    seq: u64,
+    horizon: i64,
+    prev_by_caller: Option<u64>,
+    prev_by_host: Option<u64>,
+}
+
+/// A mutation's index keys: by (caller, call key) and by (host, call key).
+struct Keys {
+    prior: u64,
+    host: u64,
+}
+
+fn auth_row(id: u64, call: Call) -> Row {
+    let evidence = match (&call.issued_token, call.outcome) {
+        (Some(t), _) => format!("Auth call by {}; it issued token {t}.", call.caller),
+        (None, o) if o.executed() => format!("Auth call by {}.", call.caller),
+        (None, o) => format!("Auth call by {}; outcome {}.", call.caller, o.name()),
+    };
+    simple_row(id, call, Label::Auth, evidence)
 }
 
 fn simple_row(id: u64, call: Call, label: Label, evidence: String) -> Row {

@@ -549,25 +549,9 @@ struct Tally {
     p_before_capture: usize,
 }
 
-/// Compares one damaged run with the clean one.
-#[allow(clippy::too_many_arguments)]
-fn compare(
-    what: &str,
-    pkts: &[Pkt],
-    clean_ex: &[Exchange],
-    clean: &Run,
-    f: &Faulted,
-    got: &Run,
-    tally: &mut Tally,
-) {
-    tally.runs += 1;
-    if got.code != 0 {
-        tally.failures.push(format!("{what}: exit code {} (want 0): {}", got.code, got.stderr));
-        return;
-    }
-    // Which clean exchanges are touched (by the frame of the request's first byte; for an
-    // orphan response, of the response's).
-    let d = &f.damage;
+/// Which clean exchanges the damage touches (by the frame of the request's first byte; for
+/// an orphan response, of the response's), and whether a cut falls inside a message.
+fn touched_frames(pkts: &[Pkt], clean_ex: &[Exchange], d: &Damage) -> (BTreeSet<u64>, bool) {
     let mut touched_frames: BTreeSet<u64> = BTreeSet::new();
     let mut straddles = false;
     for ex in clean_ex {
@@ -597,6 +581,26 @@ fn compare(
             touched_frames.insert(ex.origin().number());
         }
     }
+    (touched_frames, straddles)
+}
+
+/// Compares one damaged run with the clean one.
+fn compare(
+    what: &str,
+    pkts: &[Pkt],
+    clean_ex: &[Exchange],
+    clean: &Run,
+    f: &Faulted,
+    got: &Run,
+    tally: &mut Tally,
+) {
+    tally.runs += 1;
+    if got.code != 0 {
+        tally.failures.push(format!("{what}: exit code {} (want 0): {}", got.code, got.stderr));
+        return;
+    }
+    let d = &f.damage;
+    let (touched_frames, straddles) = touched_frames(pkts, clean_ex, d);
     // Rows by key (original packet index of the request's first byte).
     let clean_key = |r: &common::Row| frame_in_source(&r["source"]).saturating_sub(1) as usize;
     let got_key = |r: &common::Row| {

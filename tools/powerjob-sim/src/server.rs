@@ -703,58 +703,64 @@ impl Server {
 
     // ---- OAuth2 bearer API -------------------------------------------------------------
 
+    /// The OAuth2 token endpoint: client credentials grant (RFC 6749 section 4.4).
+    fn oauth2_token(&self, req: &Request, keep_alive: bool) -> Response {
+        let json = "application/json";
+        if req.method != "POST" {
+            return self.respond(
+                405,
+                vec![("Allow", "POST".into())],
+                json,
+                "{\"error\":\"method_not_allowed\"}".into(),
+                keep_alive,
+            );
+        }
+        let form = http::parse_form(&String::from_utf8_lossy(&req.body));
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        if get("grant_type") != Some("client_credentials") {
+            return self.respond(
+                400,
+                vec![("Cache-Control", "no-store".into())],
+                json,
+                "{\"error\":\"unsupported_grant_type\"}".into(),
+                keep_alive,
+            );
+        }
+        let Some((client_id, _)) = OAUTH_CLIENTS
+            .iter()
+            .find(|(id, secret)| Some(*id) == get("client_id") && Some(*secret) == get("client_secret"))
+        else {
+            return self.respond(
+                401,
+                vec![("WWW-Authenticate", "Basic realm=\"oauth\"".into())],
+                json,
+                "{\"error\":\"invalid_client\"}".into(),
+                keep_alive,
+            );
+        };
+        let mut claims = Map::new();
+        claims.insert("sub".into(), (*client_id).into());
+        claims.insert("scope".into(), "orders".into());
+        let (token, _) = jwt::issue(&self.db.secret, claims, self.cfg.token_ttl_ms);
+        let body = format!(
+            "{{\"access_token\":{},\"token_type\":\"Bearer\",\"expires_in\":{}}}",
+            js(&token),
+            self.cfg.token_ttl_ms.div_ceil(1000)
+        );
+        self.respond(
+            200,
+            vec![("Cache-Control", "no-store".into()), ("Pragma", "no-cache".into())],
+            json,
+            body,
+            keep_alive,
+        )
+    }
+
     fn handle_oauth2(&self, req: &Request, peer: SocketAddr, conn_req: u64, keep_alive: bool) -> Response {
         let path = req.path().to_string();
         let json = "application/json";
         if path == "/oauth/token" || path == "/token" {
-            if req.method != "POST" {
-                return self.respond(
-                    405,
-                    vec![("Allow", "POST".into())],
-                    json,
-                    "{\"error\":\"method_not_allowed\"}".into(),
-                    keep_alive,
-                );
-            }
-            let form = http::parse_form(&String::from_utf8_lossy(&req.body));
-            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-            if get("grant_type") != Some("client_credentials") {
-                return self.respond(
-                    400,
-                    vec![("Cache-Control", "no-store".into())],
-                    json,
-                    "{\"error\":\"unsupported_grant_type\"}".into(),
-                    keep_alive,
-                );
-            }
-            let Some((client_id, _)) = OAUTH_CLIENTS
-                .iter()
-                .find(|(id, secret)| Some(*id) == get("client_id") && Some(*secret) == get("client_secret"))
-            else {
-                return self.respond(
-                    401,
-                    vec![("WWW-Authenticate", "Basic realm=\"oauth\"".into())],
-                    json,
-                    "{\"error\":\"invalid_client\"}".into(),
-                    keep_alive,
-                );
-            };
-            let mut claims = Map::new();
-            claims.insert("sub".into(), (*client_id).into());
-            claims.insert("scope".into(), "orders".into());
-            let (token, _) = jwt::issue(&self.db.secret, claims, self.cfg.token_ttl_ms);
-            let body = format!(
-                "{{\"access_token\":{},\"token_type\":\"Bearer\",\"expires_in\":{}}}",
-                js(&token),
-                self.cfg.token_ttl_ms.div_ceil(1000)
-            );
-            return self.respond(
-                200,
-                vec![("Cache-Control", "no-store".into()), ("Pragma", "no-cache".into())],
-                json,
-                body,
-                keep_alive,
-            );
+            return self.oauth2_token(req, keep_alive);
         }
         if !path.starts_with("/api/") {
             return self.respond(404, Vec::new(), json, "{\"error\":\"not_found\"}".into(), keep_alive);
