@@ -58,11 +58,13 @@ pub enum WarningKind {
     TlsRecord,
     /// Undecrypted TLS connections counted per server and reason.
     TlsSummary,
+    /// Bytes after a connection switched protocol (101 `Upgrade`, CONNECT): not decoded.
+    ProtocolSwitch,
 }
 
 impl WarningKind {
     /// All kinds, in report order.
-    pub const ALL: [WarningKind; 21] = [
+    pub const ALL: [WarningKind; 22] = [
         WarningKind::TruncatedFile,
         WarningKind::SnaplenCut,
         WarningKind::TcpGap,
@@ -84,6 +86,7 @@ impl WarningKind {
         WarningKind::TlsUnparsed,
         WarningKind::TlsRecord,
         WarningKind::TlsSummary,
+        WarningKind::ProtocolSwitch,
     ];
 
     /// The kebab-case name used in reports.
@@ -110,6 +113,7 @@ impl WarningKind {
             WarningKind::TlsUnparsed => "tls-unparsed",
             WarningKind::TlsRecord => "tls-record",
             WarningKind::TlsSummary => "tls-summary",
+            WarningKind::ProtocolSwitch => "protocol-switch",
         }
     }
 

@@ -10,6 +10,8 @@
 //! - `=== expect` then one line per exchange, in order:
 //!   `METHOD URI STATUS FLAGS req=N resp=M [interim=100,...]`, `-` for absent values and
 //!   `complete` for no flags.
+//! - Optionally `=== warnings` then one line per warning that must be given, each a
+//!   substring of some warning's `kind: detail`.
 
 use std::path::Path;
 
@@ -144,8 +146,19 @@ fn describe(e: &Exchange) -> String {
 
 fn check(path: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let (steps, expect) = parse_fixture(&text);
+    let (text, want_warnings) = text.split_once("=== warnings\n").unwrap_or((&text, ""));
+    let (steps, expect) = parse_fixture(text);
     let (got, diag) = run(&steps);
+    let warnings: Vec<String> = diag.kept().iter().map(|w| format!("{}: {}", w.kind, w.detail)).collect();
+    for want in want_warnings.lines().filter(|l| !l.trim().is_empty()) {
+        if !warnings.iter().any(|w| w.contains(want)) {
+            return Err(format!(
+                "{}: no warning contains {want:?}\n--- warnings\n{}",
+                path.display(),
+                warnings.join("\n")
+            ));
+        }
+    }
     let got: Vec<String> = got.iter().map(describe).collect();
     if got != expect {
         let warnings: Vec<String> = diag.kept().iter().map(|w| format!("{}: {}", w.kind, w.detail)).collect();

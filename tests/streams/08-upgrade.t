@@ -15,3 +15,5 @@ GET /not-a-request HTTP/1.1
 
 === expect
 GET /ws 101 complete req=0 resp=0
+=== warnings
+protocol-switch: 56 bytes after the connection switched to websocket are not decoded

@@ -126,6 +126,9 @@ impl HttpConn {
         }
         self.give_up_waiting(cx, reason);
         self.release_ready(cx.h);
+        if let Some((to, bytes)) = self.switched.take().filter(|s| s.1 > 0) {
+            warn_switched(cx, &to, bytes);
+        }
     }
 
     /// Every exchange still queued ends here, with what it lacks.
@@ -181,6 +184,22 @@ fn warn_cut(cx: &mut Cx<'_>, role: Role, closed: Option<(Role, Close)>) {
             "a {} body ends before its declared length: the {who} {how} the connection first",
             role.name()
         ),
+    );
+}
+
+/// Bytes after a protocol switch: named, counted, never silently dropped.
+fn warn_switched(cx: &mut Cx<'_>, to: &str, bytes: u64) {
+    let why = if to.eq_ignore_ascii_case("h2c") {
+        "HTTP/2 by Upgrade (deprecated by RFC 9113) is not parsed; h2c with prior knowledge and h2 over TLS are"
+    } else if to == "a CONNECT tunnel" {
+        "a tunnel's contents are not parsed"
+    } else {
+        "they are not HTTP/1"
+    };
+    cx.warn(
+        WarningKind::ProtocolSwitch,
+        cx.at.frame,
+        format!("{bytes} bytes after the connection switched to {to} are not decoded: {why}"),
     );
 }
 

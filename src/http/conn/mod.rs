@@ -366,6 +366,9 @@ pub struct HttpConn {
     /// The direction (indexed by [`Role`]) ended with a FIN reached in order.
     fin: [bool; 2],
     stopped: bool,
+    /// The protocol the connection switched to (101 `Upgrade`, or a CONNECT tunnel), with
+    /// the bytes after the switch, which are not HTTP/1 and are not decoded.
+    switched: Option<(Box<str>, u64)>,
     limit_warned: bool,
 }
 
@@ -389,6 +392,7 @@ impl HttpConn {
             handshake: info.handshake,
             fin: [false; 2],
             stopped: false,
+            switched: None,
             limit_warned: false,
         }
     }
@@ -423,6 +427,7 @@ impl HttpConn {
 
     fn on_data(&mut self, cx: &mut Cx<'_>, dir: Dir, chunk: Chunk<'_>) {
         if self.stopped {
+            self.count_switched(chunk.data.len());
             return;
         }
         self.decide_roles(dir, chunk.data);
@@ -442,6 +447,14 @@ impl HttpConn {
             }
             data = &data[used..];
             offset += used as u64;
+        }
+        self.count_switched(data.len());
+    }
+
+    /// Counts bytes that arrived after a protocol switch.
+    fn count_switched(&mut self, n: usize) {
+        if let Some((_, bytes)) = self.switched.as_mut() {
+            *bytes += n as u64;
         }
     }
 }

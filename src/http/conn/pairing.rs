@@ -186,6 +186,12 @@ impl HttpConn {
         let id = e.id;
         if status == 101 || connect {
             // The connection now speaks another protocol: stop here.
+            let to = match e.ex.response.as_ref().and_then(|r| r.head.header_str("upgrade")) {
+                _ if connect => "a CONNECT tunnel".to_string(),
+                Some(u) => crate::text::shorten(&crate::text::one_line(u), 40),
+                None => "an unnamed protocol".to_string(),
+            };
+            self.switched = Some((to.into(), 0));
             e.ex.flags.set(Flags::UPGRADED);
             e.resp = Resp::Done;
             e.req_done = true;

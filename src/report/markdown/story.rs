@@ -95,6 +95,9 @@ pub(super) fn warning_limits(kind: WarningKind) -> &'static str {
         }
         WarningKind::InputAnomaly => "Something unexpected in the input container; see the detail.",
         WarningKind::KeyLog => "Key log lines that could not be read: their connections may stay encrypted.",
+        WarningKind::ProtocolSwitch => {
+            "Connections switched protocol (101 `Upgrade`, CONNECT): calls made after the switch are missing."
+        }
         WarningKind::TlsNotDecrypted | WarningKind::TlsSummary => {
             "TLS connections not decrypted: their calls are missing (see docs/tls.md for key logs)."
         }
