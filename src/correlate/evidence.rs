@@ -344,7 +344,7 @@ pub(super) fn refresh_story(f: &Facts) -> (Cause, String) {
             Cause::MarkerCase,
             format!(
                 "#{pid} succeeded but carried `{name}: {value}`, which the client looks up case-sensitively as {marker}: {}{}",
-                hop_kind(name),
+                if p.wire().h2_stream != 0 { HTTP2_HOP } else { hop_kind(name) },
                 hint(&s.marker_case_hint)
             ),
         ),
@@ -370,6 +370,9 @@ pub(super) fn refresh_story(f: &Facts) -> (Cause, String) {
         _ => (Cause::Unknown, format!("#{pid} {}", outcome_words(s, p))),
     }
 }
+
+/// A marker seen on an HTTP/2 exchange: lower case by protocol (RFC 9113 section 8.2.1).
+const HTTP2_HOP: &str = "this hop is HTTP/2, whose header names are lower case by protocol (RFC 9113 section 8.2.1): the name reached the client lower-cased unless a hop after the capture point restored it";
 
 /// Which kind of hop writes a header name this way.
 pub(super) fn hop_kind(name: &str) -> &'static str {

@@ -174,6 +174,23 @@ fn lowercased_marker_names_1062() {
 }
 
 #[test]
+fn lowercased_marker_on_http2_names_the_http2_hop() {
+    let mut p = mutation(1, 0).unconfirmed();
+    p.0.marker = Marker::OtherCase("x-powerjob-auth-passed".into(), "true".into());
+    let rows = run(vec![p.clone(), mutation(0, 20).auth("tok:b"), mutation(1, 40).token("tok:b")]);
+    assert!(!rows[2].evidence.contains("HTTP/2, whose header names"), "{}", rows[2].evidence);
+    p.0.wire.h2_stream = 1;
+    let rows = run(vec![p, mutation(0, 20).auth("tok:b"), mutation(1, 40).token("tok:b")]);
+    assert_eq!(rows[2].cause, Some(Cause::MarkerCase));
+    assert!(
+        rows[2].evidence.contains("this hop is HTTP/2, whose header names are lower case"),
+        "{}",
+        rows[2].evidence
+    );
+    assert!(rows[2].evidence.contains("#1062"), "{}", rows[2].evidence);
+}
+
+#[test]
 fn expired_token_retry_is_harmless() {
     let rows =
         run(vec![mutation(1, 0).rejected(), mutation(0, 20).auth("tok:b"), mutation(1, 40).token("tok:b")]);
