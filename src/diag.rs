@@ -60,11 +60,13 @@ pub enum WarningKind {
     TlsSummary,
     /// Bytes after a connection switched protocol (101 `Upgrade`, CONNECT): not decoded.
     ProtocolSwitch,
+    /// A head with irregular line endings (CR CR LF, obs-fold), read leniently.
+    LenientHead,
 }
 
 impl WarningKind {
     /// All kinds, in report order.
-    pub const ALL: [WarningKind; 22] = [
+    pub const ALL: [WarningKind; 23] = [
         WarningKind::TruncatedFile,
         WarningKind::SnaplenCut,
         WarningKind::TcpGap,
@@ -87,6 +89,7 @@ impl WarningKind {
         WarningKind::TlsRecord,
         WarningKind::TlsSummary,
         WarningKind::ProtocolSwitch,
+        WarningKind::LenientHead,
     ];
 
     /// The kebab-case name used in reports.
@@ -114,6 +117,7 @@ impl WarningKind {
             WarningKind::TlsRecord => "tls-record",
             WarningKind::TlsSummary => "tls-summary",
             WarningKind::ProtocolSwitch => "protocol-switch",
+            WarningKind::LenientHead => "lenient-head",
         }
     }
 

@@ -5,6 +5,7 @@
 //! when a message has many headers, and decides how the body is delimited (RFC 9112 §6).
 
 use super::Role;
+use super::lenient::{Irregular, normalize};
 use crate::exchange::Head;
 
 /// Header slots tried first (on the stack); larger heads retry with a heap array.
@@ -21,6 +22,9 @@ pub enum Parsed {
     Partial,
     /// Not an HTTP/1.x head.
     Invalid(&'static str),
+    /// A head read only once its irregular line endings were made regular (see
+    /// [`super::lenient`]), and how many bytes it took in the original.
+    Tolerated(Head, usize, Irregular),
 }
 
 /// How a body is delimited.
@@ -58,6 +62,10 @@ pub fn head_end(buf: &[u8], from: usize) -> Option<usize> {
         match buf.get(nl + 1) {
             Some(b'\n') => return Some(nl + 2),
             Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),
+            // A blank line written CR CR LF (see super::lenient).
+            Some(b'\r') if buf.get(nl + 2) == Some(&b'\r') && buf.get(nl + 3) == Some(&b'\n') => {
+                return Some(nl + 4);
+            }
             _ => {}
         }
         i = nl + 1;
@@ -70,6 +78,13 @@ pub fn head_end(buf: &[u8], from: usize) -> Option<usize> {
 /// A request line httparse rejects (`OPTIONS HTTP/1.1`, `GET /x HTTP/1.`, `GET /x`) is read
 /// leniently, as Wireshark does: method, then the second word as the target, then headers.
 pub fn parse_request(buf: &[u8]) -> Parsed {
+    match parse_request_strict(buf) {
+        Parsed::Invalid(why) => tolerant(buf, why, parse_request_strict),
+        p => p,
+    }
+}
+
+fn parse_request_strict(buf: &[u8]) -> Parsed {
     let mut fast = [httparse::EMPTY_HEADER; FAST_HEADERS];
     match request_with(buf, &mut fast) {
         Err(httparse::Error::TooManyHeaders) => {
@@ -141,7 +156,7 @@ pub fn salvage(buf: &[u8], role: Role) -> Option<Head> {
         Role::Response => parse_response(&lines),
     };
     match parsed {
-        Parsed::Complete(head, _) => Some(head),
+        Parsed::Complete(head, _) | Parsed::Tolerated(head, ..) => Some(head),
         _ => None,
     }
 }
@@ -185,6 +200,27 @@ fn request_with<'h, 'b: 'h>(
 
 /// Parses a response head at the start of `buf`.
 pub fn parse_response(buf: &[u8]) -> Parsed {
+    match parse_response_strict(buf) {
+        Parsed::Invalid(why) => tolerant(buf, why, parse_response_strict),
+        p => p,
+    }
+}
+
+/// A head refused strictly, parsed again with regular line endings: tolerated when that
+/// reads it, else the strict refusal stands.
+fn tolerant(buf: &[u8], why: &'static str, strict: fn(&[u8]) -> Parsed) -> Parsed {
+    let Some((fixed, what)) = normalize(buf) else { return Parsed::Invalid(why) };
+    match strict(&fixed) {
+        Parsed::Complete(head, _) => match head_end(buf, 0) {
+            Some(end) => Parsed::Tolerated(head, end, what),
+            None => Parsed::Partial,
+        },
+        Parsed::Partial => Parsed::Partial,
+        _ => Parsed::Invalid(why),
+    }
+}
+
+fn parse_response_strict(buf: &[u8]) -> Parsed {
     let mut fast = [httparse::EMPTY_HEADER; FAST_HEADERS];
     match response_with(buf, &mut fast) {
         Err(httparse::Error::TooManyHeaders) => {

@@ -11,6 +11,7 @@ pub mod conn;
 pub mod decode;
 pub mod form;
 pub mod head;
+pub mod lenient;
 pub mod order;
 pub mod sniff;
 

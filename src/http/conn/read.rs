@@ -254,6 +254,18 @@ impl HttpConn {
     fn after_head(&mut self, cx: &mut Cx<'_>, role: Role, parsed: Parsed, start: Start, end_offset: u64) {
         let head = match parsed {
             Parsed::Complete(head, _) => head,
+            Parsed::Tolerated(head, _, what) => {
+                cx.warn(
+                    WarningKind::LenientHead,
+                    start.at.frame,
+                    format!(
+                        "a {} head with {} was read leniently, as tshark and libhtp read it",
+                        role.name(),
+                        what.words()
+                    ),
+                );
+                head
+            }
             Parsed::Invalid(why) => {
                 self.bad_head(cx, role, start, why, b"");
                 return;

@@ -95,6 +95,9 @@ pub(super) fn warning_limits(kind: WarningKind) -> &'static str {
         }
         WarningKind::InputAnomaly => "Something unexpected in the input container; see the detail.",
         WarningKind::KeyLog => "Key log lines that could not be read: their connections may stay encrypted.",
+        WarningKind::LenientHead => {
+            "Some heads had irregular line endings and were read leniently: a strict server may have read them differently."
+        }
         WarningKind::ProtocolSwitch => {
             "Connections switched protocol (101 `Upgrade`, CONNECT): calls made after the switch are missing."
         }
